@@ -1,0 +1,1 @@
+"""agora_bridge: the Pays de la Loire Région's connector to AGORA (Caisse des Dépôts)."""

@@ -1,0 +1,80 @@
+"""All configuration in one pydantic-settings tree (`AGORA_BRIDGE_` prefix, nested with `__`).
+
+Built once at the edge (CLI, server) and passed down; tests build their own.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from agora_bridge.snapshots.model import Categorie
+
+# The annex's list of what the reprise and the flows leave out (SI annex 2.1).
+DEFAULT_EXCLUDED = frozenset(
+    {
+        Categorie.SANITAIRE_SOCIAL,
+        Categorie.PSAD,
+        Categorie.DETENUS,
+        Categorie.REMUNERATION_CRP,
+        Categorie.AIDE_INDIVIDUELLE,
+        Categorie.VAE,
+    }
+)
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or unusable; the message names the setting, never its value."""
+
+
+class AgoraSettings(BaseModel):
+    base_url: str = "http://127.0.0.1:8900/agora/v2"
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    cert_file: str | None = None
+    key_file: str | None = None
+    timeout_s: float = 10.0
+    max_rps: float = 50.0
+
+
+class BackfillSettings(BaseModel):
+    since: date = date(2017, 1, 1)
+    lot_size: int = Field(default=5000, ge=1, le=10000)
+
+
+class PerimetreSettings(BaseModel):
+    categories_exclues: Annotated[frozenset[Categorie], NoDecode] = DEFAULT_EXCLUDED
+
+    @field_validator("categories_exclues", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # Operators write `VAE,PSAD` in an environment variable, not a JSON array.
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
+class SyncSettings(BaseModel):
+    interval_s: float = Field(default=5.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AGORA_BRIDGE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    # `production` refuses demo or missing secrets; `demo` and `test` accept them.
+    mode: Literal["production", "demo", "test"] = "production"
+    database_url: str = "sqlite:///agora_bridge.db"
+    code_financeur: str = "REG52"
+    nir_keys: SecretStr | None = None
+    nir_index_key: SecretStr | None = None
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    agora: AgoraSettings = AgoraSettings()
+    backfill: BackfillSettings = BackfillSettings()
+    perimetre: PerimetreSettings = PerimetreSettings()
+    sync: SyncSettings = SyncSettings()

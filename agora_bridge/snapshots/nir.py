@@ -1,0 +1,85 @@
+"""NIR (numéro d'inscription au répertoire) rules of `region-input.md`.
+
+Nothing here logs or formats a NIR into a message: callers get a verdict, never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+
+# 13-character body: sex, year, month, department (digits or 2A/2B), commune, order.
+_BODY = re.compile(
+    r"(?P<sexe>[123478])(?P<annee>[0-9]{2})(?P<mois>[0-9]{2})"
+    r"(?P<dept>[0-9]{2}|2A|2B)(?P<commune>[0-9]{3})(?P<ordre>[0-9]{3})"
+)
+_SEPARATORS = str.maketrans("", "", " .-\t")
+_MALE_FIRST_DIGITS = frozenset("137")
+
+
+class NirVerdict(StrEnum):
+    VALIDE = "VALIDE"
+    NIR_ABSENT = "NIR_ABSENT"
+    NIR_INVALIDE = "NIR_INVALIDE"
+
+
+def normalise_nir(raw: str) -> str:
+    """Strip spaces, dots and dashes; upper-case (so that `2a` reads as Corsica)."""
+    return raw.translate(_SEPARATORS).upper()
+
+
+def _as_number(body: str) -> int:
+    # For the key, Corsica's 2A and 2B count as 19 and 18 (INSEE's convention).
+    dept = {"2A": "19", "2B": "18"}.get(body[5:7], body[5:7])
+    return int(body[:5] + dept + body[7:])
+
+
+def nir_key(body: str) -> str:
+    """The 2-digit key of a well-formed 13-character body, always written on two digits."""
+    return f"{97 - _as_number(body) % 97:02d}"
+
+
+def _month_is_allowed(month: int) -> bool:
+    # 01-12 real months; 20 and 30-42, 50-99: unknown or conventional months.
+    return 1 <= month <= 12 or month == 20 or 30 <= month <= 42 or month >= 50
+
+
+def body_is_well_formed(body: str) -> bool:
+    """Structure of the 13-character body, as AGORA checks it (the key is not sent)."""
+    match = _BODY.fullmatch(body)
+    if match is None:
+        return False
+    return _month_is_allowed(int(match["mois"])) and match["ordre"] != "000"
+
+
+def agrees_with_person(body: str, *, sexe: str, date_naissance: date) -> bool:
+    """Sex always; year and real month only for NIRs proper (first digit 1 or 2)."""
+    first = body[0]
+    if (first in _MALE_FIRST_DIGITS) != (sexe == "M"):
+        return False
+    if first not in "12":
+        return True
+    if int(body[1:3]) != date_naissance.year % 100:
+        return False
+    month = int(body[3:5])
+    return not 1 <= month <= 12 or month == date_naissance.month
+
+
+def check_nir(raw: str | None, *, sexe: str, date_naissance: date) -> NirVerdict:
+    if raw is None or not normalise_nir(raw):
+        return NirVerdict.NIR_ABSENT
+    nir = normalise_nir(raw)
+    body, key = nir[:13], nir[13:]
+    valid = (
+        len(nir) == 15
+        and body_is_well_formed(body)
+        and key == nir_key(body)
+        and agrees_with_person(body, sexe=sexe, date_naissance=date_naissance)
+    )
+    return NirVerdict.VALIDE if valid else NirVerdict.NIR_INVALIDE
+
+
+def nir_for_agora(raw: str) -> str:
+    """AGORA receives the 13-character body, without the key, like the CDC's other partners."""
+    return normalise_nir(raw)[:13]

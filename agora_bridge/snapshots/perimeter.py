@@ -1,0 +1,62 @@
+"""Classification of a valid snapshot: excluded, held, or sendable (`region-input.md`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from agora_bridge.snapshots.model import Categorie, Snapshot
+from agora_bridge.snapshots.nir import NirVerdict, check_nir
+
+
+class Classement(StrEnum):
+    EXCLU = "EXCLU"
+    RETENU = "RETENU"
+    ENVOYABLE = "ENVOYABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    classement: Classement
+    # The counted reason: `CATEGORIE_<X>`, `INTERFACE_AGORA_NON`, `AVANT_REPRISE`,
+    # `NIR_ABSENT`, `NIR_INVALIDE`; None when sendable.
+    motif: str | None = None
+
+
+SENDABLE = Classification(Classement.ENVOYABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class Perimeter:
+    categories_exclues: frozenset[Categorie]
+
+
+def exclusion_reason(snapshot: Snapshot, perimeter: Perimeter, *, since: date | None) -> str | None:
+    """The first applicable exclusion, in the order the reports count them."""
+    programme = snapshot.programme
+    if programme.categorie in perimeter.categories_exclues:
+        return f"CATEGORIE_{programme.categorie.value}"
+    if not programme.interface_agora:
+        return "INTERFACE_AGORA_NON"
+    if since is not None and snapshot.entry_date < since:
+        return "AVANT_REPRISE"
+    return None
+
+
+def classify(snapshot: Snapshot, perimeter: Perimeter, *, since: date | None) -> Classification:
+    """`since` is the backfill cut-off; the synchronous flows pass None (no cut-off)."""
+    reason = exclusion_reason(snapshot, perimeter, since=since)
+    if reason is not None:
+        return Classification(Classement.EXCLU, reason)
+    stagiaire = snapshot.stagiaire
+    verdict = check_nir(stagiaire.nir, sexe=stagiaire.sexe, date_naissance=stagiaire.date_naissance)
+    if verdict is not NirVerdict.VALIDE:
+        return Classification(Classement.RETENU, verdict.value)
+    return SENDABLE
+
+
+def is_inconsistent(snapshot: Snapshot, perimeter: Perimeter) -> bool:
+    """An excluded category flagged `interface_agora`: excluded, and reported as an anomaly."""
+    programme = snapshot.programme
+    return programme.interface_agora and programme.categorie in perimeter.categories_exclues

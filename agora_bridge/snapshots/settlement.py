@@ -1,0 +1,42 @@
+"""Settlement rules: completion rate and pedagogical cost, in exact decimal arithmetic."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Reglement:
+    heures_realisees: Decimal
+    taux_realisation: int
+    cout_pedagogique_cents: int
+
+
+def taux_realisation(heures_realisees: Decimal, duree_heures: Decimal) -> int:
+    """⌊100 × done / planned⌋ capped at 100, an integer as the CDC computes it."""
+    # Fractions are exact: a Decimal quotient is rounded to 28 digits before the floor,
+    # which could turn 99.999… into 100.
+    return min(100, math.floor(100 * Fraction(heures_realisees) / Fraction(duree_heures)))
+
+
+def cout_pedagogique_cents(heures_centre: Decimal, taux_horaire_cents: int) -> int:
+    """Only centre hours are billed (company placement is not); half-up to the cent."""
+    return int((heures_centre * taux_horaire_cents).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def reglement(
+    *,
+    heures_centre: Decimal,
+    heures_entreprise: Decimal,
+    duree_heures: Decimal,
+    taux_horaire_cents: int,
+) -> Reglement:
+    done = heures_centre + heures_entreprise
+    return Reglement(
+        heures_realisees=done,
+        taux_realisation=taux_realisation(done, duree_heures),
+        cout_pedagogique_cents=cout_pedagogique_cents(heures_centre, taux_horaire_cents),
+    )

@@ -1,0 +1,188 @@
+"""Turn one input line into a valid `Snapshot` or the list of every rule it breaks.
+
+Errors name the field and the rule (`FieldError`), never the value: a rejected line may
+carry a NIR or a name, and the report must not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from agora_bridge.snapshots.model import Snapshot, Statut
+from agora_bridge.snapshots.normalise import agora_name
+
+PARIS = ZoneInfo("Europe/Paris")
+AGE_MIN, AGE_MAX = 15, 99
+
+# Rule codes and what they mean, for people reading a report.
+RULES: dict[str, str] = {
+    "JSON_INVALIDE": "the line is not a JSON object",
+    "CHAMP_REQUIS": "the field is required (in this status)",
+    "FORMAT_INVALIDE": "the value does not have the expected type or format",
+    "LONGUEUR_INVALIDE": "the text is empty or too long",
+    "VALEUR_INCONNUE": "the value is not one of the allowed codes",
+    "VALEUR_HORS_LIMITES": "the number is out of its allowed range",
+    "DATE_INVALIDE": "not a YYYY-MM-DD date, or a timestamp without offset",
+    "SIRET_INVALIDE": "14 digits with a valid Luhn checksum (La Poste: digit sum multiple of 5)",
+    "CERTIFICATION_INVALIDE": "RNCP/RS: the prefix then digits; CERTIFINFO: digits only",
+    "NOM_INVALIDE": "no letter left once normalised for AGORA",
+    "AGE_HORS_LIMITES": "the trainee must be 15 to 99 years old on the entry date",
+    "DATE_FUTURE": "the date is after today (Europe/Paris)",
+    "DATE_INCOHERENTE": "the date is out of order with the session or the dossier's other dates",
+    "SORTIE_APRES_FIN_SESSION": "the exit date is after the session's end",
+    "STATUT_INCOHERENT": "the field is filled in but the status has not reached that step",
+}
+
+_PYDANTIC_CODES = {
+    "missing": "CHAMP_REQUIS",
+    "literal_error": "VALEUR_INCONNUE",
+    "enum": "VALEUR_INCONNUE",
+    "string_too_short": "LONGUEUR_INVALIDE",
+    "string_too_long": "LONGUEUR_INVALIDE",
+    "greater_than": "VALEUR_HORS_LIMITES",
+    "greater_than_equal": "VALEUR_HORS_LIMITES",
+    "date_parsing": "DATE_INVALIDE",
+    "date_from_datetime_parsing": "DATE_INVALIDE",
+    "date_from_datetime_inexact": "DATE_INVALIDE",
+    "datetime_parsing": "DATE_INVALIDE",
+    "datetime_from_date_parsing": "DATE_INVALIDE",
+    "timezone_aware": "DATE_INVALIDE",
+    "json_invalid": "JSON_INVALIDE",
+    "json_type": "JSON_INVALIDE",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    champ: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    id_dossier: str | None
+    erreurs: tuple[FieldError, ...]
+
+
+def paris_today() -> date:
+    """Today as the Région counts it; the one clock read of the validation rules."""
+    return datetime.now(PARIS).date()
+
+
+def parse_line(line: str | bytes, *, today: date) -> Snapshot | Rejection:
+    try:
+        snapshot = Snapshot.model_validate_json(line)
+    except ValidationError as exc:
+        return Rejection(_id_of(line), _from_pydantic(exc))
+    errors = tuple(check_rules(snapshot, today=today))
+    return Rejection(snapshot.id_dossier, errors) if errors else snapshot
+
+
+def _from_pydantic(exc: ValidationError) -> tuple[FieldError, ...]:
+    errors: dict[FieldError, None] = {}  # ordered set: one entry per field and rule
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        code = _PYDANTIC_CODES.get(error["type"], error["type"])
+        if not code.isupper():  # a pydantic type we do not name: a format problem
+            code = "FORMAT_INVALIDE"
+        champ = ".".join(str(part) for part in error["loc"])
+        errors[FieldError(champ or "ligne", "JSON_INVALIDE" if not champ else code)] = None
+    return tuple(errors)
+
+
+def _id_of(line: str | bytes) -> str | None:
+    """The id of a rejected line, for the report, when the line is JSON with a string id."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    ident = value.get("id_dossier") if isinstance(value, dict) else None
+    return ident[:64] if isinstance(ident, str) else None
+
+
+def check_rules(s: Snapshot, *, today: date) -> Iterator[FieldError]:
+    """The rules across fields, once every field has parsed."""
+    yield from _check_person(s)
+    yield from _check_certification(s)
+    yield from _check_status_fields(s)
+    yield from _check_dates(s)
+    yield from _check_future(s, today)
+
+
+def _check_person(s: Snapshot) -> Iterator[FieldError]:
+    for field in ("nom_naissance", "prenom"):
+        if not agora_name(getattr(s.stagiaire, field)):
+            yield FieldError(f"stagiaire.{field}", "NOM_INVALIDE")
+    if not AGE_MIN <= age_on(s.stagiaire.date_naissance, s.entry_date) <= AGE_MAX:
+        yield FieldError("stagiaire.date_naissance", "AGE_HORS_LIMITES")
+
+
+def age_on(born: date, day: date) -> int:
+    """Whole years: the birthday must have come for the year to count."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def _check_certification(s: Snapshot) -> Iterator[FieldError]:
+    certification = s.action.certification
+    if certification is not None and not certification.code_is_well_formed():
+        yield FieldError("action.certification.code", "CERTIFICATION_INVALIDE")
+
+
+# The status from which each step's field is required; before it, the field must be empty.
+_STEP_FROM: dict[str, frozenset[Statut]] = {
+    "date_entree": frozenset({Statut.ENTRE, Statut.SORTI, Statut.SOLDE}),
+    "sortie": frozenset({Statut.SORTI, Statut.SOLDE}),
+    "solde": frozenset({Statut.SOLDE}),
+    "annulation": frozenset({Statut.ANNULE}),
+}
+# A cancelled dossier may have entered (cancellation from ENTRE), and its exit data is
+# kept so that the planner can hold "cancellation after exit" instead of dropping it.
+_ALLOWED_WHEN_CANCELLED = frozenset({"date_entree", "sortie"})
+
+
+def _check_status_fields(s: Snapshot) -> Iterator[FieldError]:
+    for field, required_in in _STEP_FROM.items():
+        present = getattr(s, field) is not None
+        if s.statut in required_in and not present:
+            yield FieldError(field, "CHAMP_REQUIS")
+        elif present and s.statut not in required_in and not _kept_when_cancelled(s, field):
+            yield FieldError(field, "STATUT_INCOHERENT")
+
+
+def _kept_when_cancelled(s: Snapshot, field: str) -> bool:
+    return s.statut is Statut.ANNULE and field in _ALLOWED_WHEN_CANCELLED
+
+
+def _check_dates(s: Snapshot) -> Iterator[FieldError]:
+    session = s.session
+    if session.date_debut > session.date_fin:
+        yield FieldError("session.date_fin", "DATE_INCOHERENTE")
+    if s.date_entree is not None and not session.date_debut <= s.date_entree <= session.date_fin:
+        yield FieldError("date_entree", "DATE_INCOHERENTE")
+    if s.sortie is not None:
+        if s.sortie.date > session.date_fin:
+            yield FieldError("sortie.date", "SORTIE_APRES_FIN_SESSION")
+        elif s.date_entree is not None and s.sortie.date < s.date_entree:
+            yield FieldError("sortie.date", "DATE_INCOHERENTE")
+    if s.solde is not None and s.sortie is not None and s.solde.date < s.sortie.date:
+        yield FieldError("solde.date", "DATE_INCOHERENTE")
+    if s.annulation is not None and s.annulation.date < s.date_validation:
+        yield FieldError("annulation.date", "DATE_INCOHERENTE")
+
+
+def _check_future(s: Snapshot, today: date) -> Iterator[FieldError]:
+    dated = {
+        "date_validation": s.date_validation,
+        "date_entree": s.date_entree,
+        "sortie.date": s.sortie.date if s.sortie else None,
+        "solde.date": s.solde.date if s.solde else None,
+        "annulation.date": s.annulation.date if s.annulation else None,
+    }
+    for champ, value in dated.items():
+        if value is not None and value > today:
+            yield FieldError(champ, "DATE_FUTURE")

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from agora_bridge.decision.dossier import (
+    AgoraDossier,
+    Annuler,
+    Creer,
+    Entrer,
+    Rectifier,
+    Refus,
+    Solder,
+    Sortir,
+    apply,
+)
+from agora_bridge.decision.planner import (
+    ANNULATION_APRES_SORTIE,
+    MODIFICATION_APRES_ANNULATION,
+    MODIFICATION_APRES_SOLDE,
+    RETOUR_ARRIERE,
+    plan,
+    project,
+)
+from agora_bridge.snapshots.model import Snapshot
+from tests.builders import snapshot
+
+
+def acknowledged(s: Snapshot) -> AgoraDossier:
+    """What AGORA holds once every operation of a first plan was accepted."""
+    state = None
+    for op in plan(None, s).operations:
+        state = apply(state, op)
+    assert state is not None
+    return state
+
+
+def kinds(s: Snapshot, ack: AgoraDossier | None = None) -> list[str]:
+    return [type(op).__name__ for op in plan(ack, s).operations]
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ("VALIDE", ["Creer"]),
+        ("ENTRE", ["Creer", "Entrer"]),
+        ("SORTI", ["Creer", "Entrer", "Sortir"]),
+        ("SOLDE", ["Creer", "Entrer", "Sortir", "Solder"]),
+        ("ANNULE", ["Creer", "Annuler"]),
+    ],
+)
+def test_a_new_dossier_is_created_then_brought_to_its_state(step: str, expected: list[str]) -> None:
+    assert kinds(snapshot(step)) == expected
+
+
+def test_a_cancellation_after_entry_enters_first() -> None:
+    s = snapshot("ANNULE", date_entree="2019-03-04", **{"annulation.date": "2019-03-10"})
+    assert kinds(s) == ["Creer", "Entrer", "Annuler"]
+
+
+def test_the_creation_carries_what_agora_receives() -> None:
+    s = snapshot(
+        **{"stagiaire.nom_naissance": "Éloïse  d'Arc-Noël", "stagiaire.niveau_entree": "IV"}
+    )
+    creation = plan(None, s).operations[0]
+    assert isinstance(creation, Creer)
+    assert creation.titulaire.nir == "1850578006084"
+    assert creation.titulaire.nom_naissance == "ELOISE D'ARC-NOEL"
+    assert creation.fige.niveau_entree == "4"
+    assert creation.fige.reference_financeur == "PDL-2019-0001234"
+
+
+def test_the_settlement_carries_the_computed_cost() -> None:
+    solder = plan(None, snapshot("SOLDE")).operations[-1]
+    assert isinstance(solder, Solder)
+    assert solder.solde.taux_realisation == 100  # 840.5 h done of 840
+    assert solder.solde.cout_pedagogique_cents == 800 * 1250
+
+
+def test_the_same_state_again_sends_nothing() -> None:
+    ack = acknowledged(snapshot("SORTI"))
+    assert plan(ack, snapshot("SORTI", version=2)).operations == ()
+
+
+def test_only_the_missing_steps_are_sent() -> None:
+    ack = acknowledged(snapshot("ENTRE"))
+    assert kinds(snapshot("SOLDE"), ack) == ["Sortir", "Solder"]
+
+
+def test_a_corrected_entry_date_is_a_rectification_before_the_next_step() -> None:
+    ack = acknowledged(snapshot("ENTRE"))
+    ops = plan(ack, snapshot("SORTI", date_entree="2019-03-11")).operations
+    assert ops[0] == Rectifier(date_entree=date(2019, 3, 11))
+    assert isinstance(ops[1], Sortir)
+
+
+def test_a_corrected_name_rectifies_the_whole_titulaire() -> None:
+    ack = acknowledged(snapshot("SORTI"))
+    (op,) = plan(ack, snapshot("SORTI", **{"stagiaire.prenom": "Jean-Marie"})).operations
+    assert isinstance(op, Rectifier)
+    assert op.titulaire is not None
+    assert op.titulaire.prenom == "JEAN-MARIE"
+    assert (op.date_entree, op.sortie) == (None, None)
+
+
+def test_a_corrected_exit_motive_is_a_rectification() -> None:
+    ack = acknowledged(snapshot("SORTI"))
+    (op,) = plan(ack, snapshot("SORTI", **{"sortie.motif": "ABANDON"})).operations
+    assert isinstance(op, Rectifier)
+    assert op.sortie is not None
+    assert op.sortie.motif == "ABANDON"
+
+
+def test_a_fixed_field_change_is_reported_not_sent() -> None:
+    ack = acknowledged(snapshot("ENTRE"))
+    result = plan(ack, snapshot("SORTI", **{"organisme.siret": "35600000049837"}))
+    assert [type(op) for op in result.operations] == [Sortir]
+    assert result.non_transmis == ("siret",)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "reason"),
+    [
+        ("SOLDE", "ENTRE", RETOUR_ARRIERE),
+        ("ENTRE", "VALIDE", RETOUR_ARRIERE),
+        ("SORTI", "ANNULE", ANNULATION_APRES_SORTIE),
+        ("SOLDE", "ANNULE", ANNULATION_APRES_SORTIE),
+        ("ANNULE", "ENTRE", MODIFICATION_APRES_ANNULATION),
+    ],
+)
+def test_impossible_moves_are_held(before: str, after: str, reason: str) -> None:
+    ack = acknowledged(snapshot(before))
+    result = plan(ack, snapshot(after, version=2))
+    assert (result.operations, result.retenue) == ((), reason)
+
+
+def test_a_cancellation_without_entry_after_agora_recorded_an_entry_is_held() -> None:
+    ack = acknowledged(snapshot("ENTRE"))
+    assert plan(ack, snapshot("ANNULE")).retenue == RETOUR_ARRIERE
+
+
+def test_a_settled_dossier_cannot_be_changed() -> None:
+    ack = acknowledged(snapshot("SOLDE"))
+    changed = snapshot("SOLDE", **{"solde.heures_realisees_centre": "700"})
+    assert plan(ack, changed).retenue == MODIFICATION_APRES_SOLDE
+
+
+def test_a_snapshot_cancelled_after_its_exit_is_held_even_when_new() -> None:
+    s = snapshot(
+        "ANNULE", date_entree="2019-03-04", sortie={"date": "2019-03-05", "motif": "ABANDON"}
+    )
+    assert plan(None, s).retenue == ANNULATION_APRES_SORTIE
+
+
+def test_project_needs_a_nir() -> None:
+    with pytest.raises(ValueError, match="valid NIR"):
+        project(snapshot(**{"stagiaire.nir": None}))
+
+
+class TestTheAgoraModel:
+    def test_transitions_follow_the_graph(self) -> None:
+        ack = acknowledged(snapshot("SORTI"))
+        target = project(snapshot("SOLDE"))
+        assert target.solde is not None
+        assert apply(ack, Solder(target.solde)).statut.value == "SOLDE"
+        with pytest.raises(Refus) as refused:
+            apply(ack, Entrer(date(2019, 3, 5)))
+        assert refused.value.code == "TRANSITION_INVALIDE"
+
+    def test_a_repeated_transition_is_already_applied(self) -> None:
+        ack = acknowledged(snapshot("ENTRE"))
+        with pytest.raises(Refus, match="TRANSITION_DEJA_APPLIQUEE"):
+            apply(ack, Entrer(date(2019, 3, 4)))
+
+    def test_creation_of_an_existing_dossier_and_steps_on_an_unknown_one(self) -> None:
+        ack = acknowledged(snapshot())
+        with pytest.raises(Refus, match="DOSSIER_EXISTANT"):
+            apply(ack, Creer(ack.titulaire, ack.fige))
+        with pytest.raises(Refus, match="DOSSIER_INCONNU"):
+            apply(None, Entrer(date(2019, 3, 4)))
+
+    def test_no_cancellation_after_exit(self) -> None:
+        ack = acknowledged(snapshot("SORTI"))
+        target = project(snapshot("ANNULE"))
+        assert target.annulation is not None
+        with pytest.raises(Refus, match="TRANSITION_INVALIDE"):
+            apply(ack, Annuler(target.annulation))
+
+    def test_rectification_rules(self) -> None:
+        settled = acknowledged(snapshot("SOLDE"))
+        with pytest.raises(Refus, match="DOSSIER_SOLDE"):
+            apply(settled, Rectifier(titulaire=settled.titulaire))
+        validated = acknowledged(snapshot())
+        with pytest.raises(Refus, match="TRANSITION_INVALIDE"):
+            apply(validated, Rectifier(date_entree=date(2019, 3, 5)))
+
+    def test_dates_are_checked_on_the_whole_dossier(self) -> None:
+        entered = acknowledged(snapshot("SORTI"))
+        with pytest.raises(Refus, match="DATE_INCOHERENTE"):
+            apply(entered, Rectifier(date_entree=date(2019, 9, 27).replace(day=28)))
+        assert entered.sortie is not None
+        late = replace(entered.sortie, date=date(2019, 9, 28))
+        with pytest.raises(Refus, match="SORTIE_APRES_FIN_SESSION"):
+            apply(entered, Rectifier(sortie=late))

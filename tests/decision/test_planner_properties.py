@@ -1,0 +1,145 @@
+"""For any sequence of snapshot versions, the planner's operations bring AGORA's modelled
+state to the newest snapshot's, never backwards; it holds exactly when no sequence of
+AGORA operations could get there (checked by brute force)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, timedelta
+from itertools import combinations
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agora_bridge.decision.dossier import (
+    AgoraDossier,
+    Annuler,
+    Creer,
+    Entrer,
+    Operation,
+    Rectifier,
+    Refus,
+    Solder,
+    Sortir,
+    apply,
+)
+from agora_bridge.decision.planner import path, plan, project
+from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.nir import nir_key
+from tests.builders import snapshot
+
+SESSION_START, SESSION_END = date(2019, 3, 4), date(2019, 9, 27)
+VALIDATED = date(2019, 2, 20)
+NIRS = [b + nir_key(b) for b in ("1850578006084", "1850544109123")]
+
+
+def days(start: date, end: date) -> st.SearchStrategy[date]:
+    return st.integers(0, (end - start).days).map(lambda n: start + timedelta(days=n))
+
+
+@st.composite
+def versions(draw: st.DrawFn, version: int) -> Snapshot:
+    step = draw(st.sampled_from(["VALIDE", "ENTRE", "SORTI", "SOLDE", "ANNULE"]))
+    changes: dict[str, Any] = {
+        "version": version,
+        "stagiaire.nir": draw(st.sampled_from(NIRS)),
+        "stagiaire.prenom": draw(st.sampled_from(["Jean", "Jean-Marie"])),
+        "organisme.siret": draw(st.sampled_from(["73282932000074", "35600000049837"])),
+    }
+    entered = step in ("ENTRE", "SORTI", "SOLDE") or (step == "ANNULE" and draw(st.booleans()))
+    entry = draw(days(SESSION_START, SESSION_END))
+    changes["date_entree"] = entry.isoformat() if entered else None
+    exit_day = draw(days(entry, SESSION_END))
+    exited = step in ("SORTI", "SOLDE") or (entered and step == "ANNULE" and draw(st.booleans()))
+    motif = draw(st.sampled_from(["FIN_FORMATION", "ABANDON"]))
+    changes["sortie"] = {"date": exit_day.isoformat(), "motif": motif} if exited else None
+    if step == "SOLDE":
+        changes["solde"] = {
+            "date": draw(days(exit_day, exit_day + timedelta(days=30))).isoformat(),
+            "heures_realisees_centre": str(draw(st.integers(0, 90_000)) / 100),
+            "heures_realisees_entreprise": draw(st.sampled_from(["0", "35.5"])),
+        }
+    if step == "ANNULE":
+        cancelled = draw(days(VALIDATED, SESSION_END))
+        changes["annulation"] = {"date": cancelled.isoformat(), "motif": "DESISTEMENT"}
+    return snapshot(step, **changes)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[Snapshot]:
+    count = draw(st.integers(1, 6))
+    return [draw(versions(version)) for version in range(1, count + 1)]
+
+
+def reached(state: AgoraDossier | None, target: AgoraDossier) -> bool:
+    """AGORA holds what the snapshot says (the fields fixed at creation aside)."""
+    return state is not None and replace(state, fige=target.fige) == target
+
+
+def candidate_operations(state: AgoraDossier | None, target: AgoraDossier) -> Iterator[Operation]:
+    if state is None:
+        yield Creer(target.titulaire, target.fige)
+    if target.date_entree is not None:
+        yield Entrer(target.date_entree)
+    if target.sortie is not None:
+        yield Sortir(target.sortie)
+    if target.solde is not None:
+        yield Solder(target.solde)
+    if target.annulation is not None:
+        yield Annuler(target.annulation)
+    fixes = {
+        "titulaire": target.titulaire,
+        "date_entree": target.date_entree,
+        "sortie": target.sortie,
+    }
+    available = [name for name, value in fixes.items() if value is not None]
+    for size in range(1, len(available) + 1):
+        for names in combinations(available, size):
+            yield Rectifier(**{name: fixes[name] for name in names})  # type: ignore[arg-type]
+
+
+def reachable(start: AgoraDossier | None, target: AgoraDossier) -> bool:
+    """Breadth-first search over every operation AGORA could accept."""
+    queue: deque[tuple[AgoraDossier | None, int]] = deque([(start, 0)])
+    seen: set[AgoraDossier | None] = {start}
+    while queue:
+        state, depth = queue.popleft()
+        if reached(state, target):
+            return True
+        if depth == 6:
+            continue
+        for op in candidate_operations(state, target):
+            try:
+                following = apply(state, op)
+            except Refus:
+                continue
+            if following not in seen:
+                seen.add(following)
+                queue.append((following, depth + 1))
+    return False
+
+
+@settings(max_examples=400, deadline=None)
+@given(histories())
+def test_operations_bring_agora_to_the_newest_snapshot_never_backwards(
+    history: list[Snapshot],
+) -> None:
+    acknowledged: AgoraDossier | None = None
+    for s in history:
+        result = plan(acknowledged, s)
+        target = project(s)
+        if result.retenue is not None:
+            assert result.operations == ()
+            assert not reachable(acknowledged, target), result.retenue
+            continue
+        state = acknowledged
+        for op in result.operations:
+            state = apply(state, op)  # AGORA's model accepts every step
+        assert reached(state, target)
+        assert state is not None
+        if acknowledged is not None:
+            assert acknowledged.statut in path(state), "AGORA never goes backwards"
+        acknowledged = state
