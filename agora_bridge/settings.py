@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from agora_bridge.errors import OperatorError
 from agora_bridge.snapshots.model import Categorie
 
 # The annex's list of what the reprise and the flows leave out (SI annex 2.1).
@@ -26,7 +27,7 @@ DEFAULT_EXCLUDED = frozenset(
 )
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(OperatorError):
     """A setting is missing or unusable; the message names the setting, never its value."""
 
 

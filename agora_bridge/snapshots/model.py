@@ -69,7 +69,7 @@ Text = Annotated[str, Field(min_length=1)]
 Name = Annotated[str, Field(min_length=1, max_length=80)]
 # Hours are exact decimals: pydantic reads JSON numbers through their text, never a float.
 Heures = Annotated[Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False)]
-Siret = Annotated[str, Field(pattern=r"^[0-9]{14}$"), AfterValidator(_siret)]
+Siret = Annotated[str, AfterValidator(_siret)]
 Cents = Annotated[int, Field(ge=0, strict=True)]
 
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from agora_bridge.snapshots.model import Snapshot, Statut
 from agora_bridge.snapshots.normalise import agora_name
+from agora_bridge.snapshots.reader import is_utf8
 
 PARIS = ZoneInfo("Europe/Paris")
 AGE_MIN, AGE_MAX = 15, 99
@@ -23,6 +24,7 @@ AGE_MIN, AGE_MAX = 15, 99
 # Rule codes and what they mean, for people reading a report.
 RULES: dict[str, str] = {
     "JSON_INVALIDE": "the line is not a JSON object",
+    "ENCODAGE_INVALIDE": "the line is not UTF-8 text",
     "CHAMP_REQUIS": "the field is required (in this status)",
     "FORMAT_INVALIDE": "the value does not have the expected type or format",
     "LONGUEUR_INVALIDE": "the text is empty or too long",
@@ -79,6 +81,8 @@ def parse_line(line: str | bytes, *, today: date) -> Snapshot | Rejection:
     try:
         snapshot = Snapshot.model_validate_json(line)
     except ValidationError as exc:
+        if isinstance(line, bytes) and not is_utf8(line):
+            return Rejection(_id_of(line), (FieldError("ligne", "ENCODAGE_INVALIDE"),))
         return Rejection(_id_of(line), _from_pydantic(exc))
     errors = tuple(check_rules(snapshot, today=today))
     return Rejection(snapshot.id_dossier, errors) if errors else snapshot
@@ -97,6 +101,8 @@ def _from_pydantic(exc: ValidationError) -> tuple[FieldError, ...]:
 
 def _id_of(line: str | bytes) -> str | None:
     """The id of a rejected line, for the report, when the line is JSON with a string id."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", errors="replace")
     try:
         value = json.loads(line)
     except ValueError:

@@ -52,7 +52,7 @@ def test_unknown_fields_are_ignored() -> None:
         ({"programme.interface_agora": "oui"}, ("programme.interface_agora", "FORMAT_INVALIDE")),
         ({"programme.code": ""}, ("programme.code", "LONGUEUR_INVALIDE")),
         ({"organisme.siret": "73282932000075"}, ("organisme.siret", "SIRET_INVALIDE")),
-        ({"organisme.siret": "7328293200007"}, ("organisme.siret", "FORMAT_INVALIDE")),
+        ({"organisme.siret": "7328293200007"}, ("organisme.siret", "SIRET_INVALIDE")),
         ({"action.formacode": "3181"}, ("action.formacode", "FORMAT_INVALIDE")),
         (
             {"action.certification": {"type": "RS", "code": "RNCP1"}},

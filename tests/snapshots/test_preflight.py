@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import gzip
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agora_bridge.settings import DEFAULT_EXCLUDED
+from agora_bridge.snapshots.perimeter import Perimeter
+from agora_bridge.snapshots.preflight import PreflightReport, preflight
+from agora_bridge.snapshots.reader import InputFileError, read_lines
+from tests.builders import TODAY, snapshot_line
+
+CUT_OFF = date(2017, 1, 1)
+
+
+def write(path: Path, lines: list[str | bytes]) -> Path:
+    with path.open("wb") as out:
+        for line in lines:
+            out.write((line.encode() if isinstance(line, str) else line) + b"\n")
+    return path
+
+
+def run(path: Path) -> tuple[PreflightReport, list[dict[str, Any]]]:
+    with preflight(
+        path, today=TODAY, since=CUT_OFF, perimeter=Perimeter(DEFAULT_EXCLUDED)
+    ) as report:
+        return report, list(report.details())
+
+
+def line(ident: str, step: str = "VALIDE", /, **changes: Any) -> str:
+    return snapshot_line(step, id_dossier=ident, **changes)
+
+
+BEFORE_2017 = {
+    "session.date_debut": "2016-09-05",
+    "session.date_fin": "2016-12-16",
+    "date_validation": "2016-09-01",
+}
+
+
+def test_every_line_is_counted_once(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "in.jsonl",
+        [
+            line("A", "SOLDE"),
+            line("B", **{"programme.categorie": "PSAD"}),
+            line("C", **{"programme.interface_agora": False}),
+            line("D", **BEFORE_2017),
+            line("E", **{"stagiaire.nir": None}),
+            line("F", **{"stagiaire.nir": "185057800608400"}),
+            line("G", **{"organisme.siret": "73282932000075"}),
+            line("A", "ENTRE", version=0),  # invalid: counted as invalid, not as duplicate
+            line("A", "SORTI", version=2),
+            "",
+            "{not json",
+        ],
+    )
+    report, _ = run(file)
+    assert (report.lignes, report.invalides, report.doublons, report.envoyables) == (10, 3, 1, 1)
+    assert report.exclus == {"CATEGORIE_PSAD": 1, "INTERFACE_AGORA_NON": 1, "AVANT_REPRISE": 1}
+    assert report.retenus == {"NIR_ABSENT": 1, "NIR_INVALIDE": 1}
+    assert report.incoherences == 1
+    total = report.invalides + report.doublons + report.envoyables
+    assert report.lignes == total + sum(report.exclus.values()) + sum(report.retenus.values())
+
+
+def test_the_highest_version_is_classified(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "in.jsonl",
+        [
+            line("A", version=3),
+            line("A", version=1, **{"stagiaire.nir": None}),
+            line("A", version=2),
+        ],
+    )
+    report, _ = run(file)
+    assert (report.envoyables, report.doublons, report.retenus) == (1, 2, {})
+
+
+def test_on_a_version_tie_the_first_line_wins(tmp_path: Path) -> None:
+    file = write(tmp_path / "in.jsonl", [line("A", **{"stagiaire.nir": None}), line("A")])
+    report, _ = run(file)
+    assert (report.retenus, report.envoyables, report.doublons) == ({"NIR_ABSENT": 1}, 0, 1)
+
+
+def test_rejections_carry_the_physical_line_number_and_every_reason(tmp_path: Path) -> None:
+    bad = line("Z", **{"organisme.siret": "1", "stagiaire.sexe": "X"})
+    file = write(
+        tmp_path / "in.jsonl",
+        ["", line("A", **{"stagiaire.prenom": "Éloïse"}), "   ", bad, b'{"id_dossier": "\xe9"}'],
+    )
+    _, details = run(file)
+    assert details == [
+        {
+            "ligne": 4,
+            "id_dossier": "Z",
+            "erreurs": [
+                {"champ": "stagiaire.sexe", "code": "VALEUR_INCONNUE"},
+                {"champ": "organisme.siret", "code": "SIRET_INVALIDE"},
+            ],
+        },
+        {
+            "ligne": 5,
+            "id_dossier": "\ufffd",
+            "erreurs": [{"champ": "ligne", "code": "ENCODAGE_INVALIDE"}],
+        },
+    ]
+
+
+def test_gzip_files_are_read_as_a_stream(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl.gz"
+    with gzip.open(path, "wt") as out:
+        out.write(line("A") + "\n" + line("B") + "\n")
+    assert run(path)[0].envoyables == 2
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    file = write(tmp_path / "in.jsonl", [b"\xef\xbb\xbf" + line("A").encode()])
+    assert run(file)[0].envoyables == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe{\x00}\x00\n", "not UTF-8"),
+        (b'[{"id_dossier": "A"}]\n', "not JSON Lines"),
+        (b"id_dossier;version\nA;1\n", "not JSON Lines"),
+    ],
+)
+def test_a_file_that_cannot_be_read_at_all(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(InputFileError, match=message):
+        list(read_lines(path))
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="no such file"):
+        list(read_lines(tmp_path / "absent.jsonl"))
+
+
+def test_a_corrupt_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    with pytest.raises(InputFileError, match="gzip"):
+        list(read_lines(path))
+
+
+def test_an_empty_file_counts_nothing(tmp_path: Path) -> None:
+    report, details = run(write(tmp_path / "in.jsonl", ["", "  "]))
+    assert (report.lignes, report.envoyables, details) == (0, 0, [])
