@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from agora_bridge.cli import validate
-from agora_bridge.errors import OperatorError
+from agora_bridge.cli.common import debug_mode, operator_errors
+from agora_bridge.cli.db import db_app
+from agora_bridge.cli.nir_keys import nir_keys_app
 
 app = typer.Typer(
     name="agora-bridge",
@@ -20,27 +21,11 @@ app = typer.Typer(
 
 @app.callback()
 def main(
-    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors")] = False,
 ) -> None:
-    ctx.obj = {"debug": debug}
+    debug_mode.set(debug)
 
 
-app.command()(validate.validate)
-
-from agora_bridge.cli.db import db_app  # noqa: E402
-from agora_bridge.cli.nir_keys import nir_keys_app  # noqa: E402
-
+app.command()(operator_errors(validate.validate))
 app.add_typer(db_app, name="db")
 app.add_typer(nir_keys_app, name="nir-keys")
-
-
-def run() -> None:
-    """The console entry point: operator errors are one sentence and exit 2, no traceback."""
-    try:
-        app()
-    except OperatorError as exc:
-        if "--debug" in sys.argv:
-            raise
-        print(f"agora-bridge: {exc}", file=sys.stderr)
-        sys.exit(2)

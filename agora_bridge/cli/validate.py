@@ -38,7 +38,7 @@ def validate(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object for machines")] = False,
 ) -> None:
-    """Count what a file holds: in perimeter, excluded, held, invalid. Exit 1 if lines are invalid."""
+    """Count what a file holds: sendable, excluded, held, invalid (exit 1 if any invalid)."""
     settings = Settings()
     report = preflight(
         file,

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agora_bridge.cli.main import app, run
+from agora_bridge.cli.main import app
+from agora_bridge.snapshots.reader import InputFileError
 from tests.builders import NIR, snapshot_line
 
 runner = CliRunner()
@@ -87,20 +88,19 @@ def test_a_clean_file_exits_zero(tmp_path: Path) -> None:
     [(None, "no such file"), (b"\xe9t\xe9\n", "not UTF-8"), (b"[1]\n", "not JSON Lines")],
 )
 def test_an_unreadable_file_is_one_sentence_and_exit_2(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    content: bytes | None,
-    message: str,
+    tmp_path: Path, content: bytes | None, message: str
 ) -> None:
     path = tmp_path / "in.jsonl"
     if content is not None:
         path.write_bytes(content)
-    monkeypatch.setattr("sys.argv", ["agora-bridge", "validate", str(path)])
-    with pytest.raises(SystemExit) as exit_:
-        run()
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert "Traceback" not in err
-    assert err.count("\n") == 1
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.startswith("Error: ")
+    assert "Traceback" not in result.output
+    assert result.stderr.count("\n") == 1
+
+
+def test_debug_shows_the_error_itself(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--debug", "validate", str(tmp_path / "absent.jsonl")])
+    assert isinstance(result.exception, InputFileError)

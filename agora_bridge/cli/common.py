@@ -1,0 +1,52 @@
+"""What every command shares: operator errors as one sentence, async bodies, debug mode."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from agora_bridge.errors import OperatorError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class DatabaseUnavailableError(OperatorError):
+    pass
+
+
+# Set by the root callback from `agora-bridge --debug …`, read by the commands' wrapper.
+debug_mode: ContextVar[bool] = ContextVar("debug_mode", default=False)
+
+
+def operator_errors(command: Callable[P, T]) -> Callable[P, T]:
+    """Turn an `OperatorError` into one sentence and exit status 2 (a traceback with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return command(*args, **kwargs)
+        except OperatorError as error:
+            if debug_mode.get():
+                raise
+            typer.echo(f"Error: {error}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def run_database_command(main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's async body; a database failure becomes an operator error."""
+    try:
+        return asyncio.run(main)
+    except (SQLAlchemyError, OSError) as error:
+        # hide_parameters keeps row values out of SQLAlchemy's messages; the first line
+        # (driver and reason) is what an operator needs.
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DatabaseUnavailableError(f"the database failed: {reason}") from error

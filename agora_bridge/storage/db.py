@@ -1,0 +1,163 @@
+"""Engines, sessions and migrations: the one place that knows how we talk to the database.
+
+PostgreSQL in production, a SQLite file as the embedded default; both through async drivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from agora_bridge.errors import OperatorError
+from agora_bridge.settings import ConfigurationError
+
+# The package is installed editable: alembic.ini and migrations/ sit at the repository root.
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+DATABASE_URL_SETTING = "AGORA_BRIDGE_DATABASE_URL"
+NOT_MIGRATED = "database is not migrated: run `agora-bridge db upgrade`"
+
+_ASYNC_SCHEMES = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+# Long enough for a backfill batch to commit; a write waiting longer than this is a real problem.
+_SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseNotMigratedError(OperatorError):
+    """The schema is not at the newest migration; the service must not start on it."""
+
+
+def async_database_url(url: str) -> str:
+    """Give plain `sqlite:///…` and `postgresql://…` URLs their async driver."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme not in _ASYNC_SCHEMES:
+        # The URL may hold a password: name the setting, never the value.
+        raise ConfigurationError(
+            f"{DATABASE_URL_SETTING} must start with sqlite:// or postgresql:// "
+            "(optionally with the +aiosqlite or +asyncpg driver)"
+        )
+    return f"{_ASYNC_SCHEMES[scheme]}://{rest}"
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """`hide_parameters` keeps personal data (NIR ciphertexts, names) out of SQL error messages."""
+    async_url = async_database_url(url)
+    if async_url.startswith("sqlite"):
+        engine = create_async_engine(async_url, hide_parameters=True)
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        async_url,
+        hide_parameters=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,  # survive a PostgreSQL restart without failing the next request
+        pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": "agora-bridge"}},
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_begin)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Take BEGIN away from the sqlite3 driver, which skips it before SELECT and DDL
+    # (see `_sqlite_begin`); the pragmas must run outside any transaction.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",  # readers never block the writer
+        "PRAGMA synchronous=NORMAL",  # durable at each checkpoint; safe with WAL
+        "PRAGMA foreign_keys=ON",
+        f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock at BEGIN: transactions run one after the other, waiting
+    # (busy_timeout) instead of failing with SQLITE_BUSY when a read turns into a write,
+    # which mirrors the row locks the PostgreSQL paths rely on. DDL becomes transactional too.
+    # AUTOCOMMIT connections are left alone: checkpoints and VACUUM refuse a transaction.
+    if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Objects stay readable after commit: callers commit at the boundary, then build answers.
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic's configuration, usable from any working directory; `url` overrides Settings."""
+    config = Config(str(REPOSITORY_ROOT / "alembic.ini"))
+    # set_main_option interpolates: a `%` in the checkout's path must be doubled.
+    script_location = str(REPOSITORY_ROOT / "migrations").replace("%", "%%")
+    config.set_main_option("script_location", script_location)
+    # The application owns logging; only the `alembic` command line lets the ini configure it.
+    config.attributes["configure_logger"] = False
+    if url is not None:
+        config.attributes["database_url"] = url
+    return config
+
+
+def head_revisions() -> tuple[str, ...]:
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+async def current_revisions(engine: AsyncEngine) -> tuple[str, ...]:
+    """The revisions recorded in the database; empty when it was never migrated."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current_heads)
+
+
+def _current_heads(connection: Connection) -> tuple[str, ...]:
+    return tuple(MigrationContext.configure(connection).get_current_heads())
+
+
+async def assert_at_head(engine: AsyncEngine) -> None:
+    if set(await current_revisions(engine)) != set(head_revisions()):
+        raise DatabaseNotMigratedError(NOT_MIGRATED)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate through `engine`, from inside a running event loop (demo, tests, CLI)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_run_alembic, command.upgrade, revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(_run_alembic, command.downgrade, revision)
+
+
+def _run_alembic(
+    connection: Connection, action: Callable[[Config, str], None], revision: str
+) -> None:
+    # Alembic's "connection sharing" recipe: env.py migrates on this connection instead of
+    # starting its own event loop, which cannot run inside ours.
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    action(config, revision)

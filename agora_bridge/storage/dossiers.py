@@ -1,0 +1,165 @@
+"""The snapshot store: the latest version of each dossier, its NIR encrypted.
+
+Functions here only flush; the caller commits, once per request, job or command.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Row, Select, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.nir import normalise_nir
+from agora_bridge.snapshots.perimeter import Classification
+from agora_bridge.storage.crypto import NirCrypto, row_aad
+from agora_bridge.storage.models import Dossier
+
+
+class StoreOutcome(StrEnum):
+    ACCEPTE = "ACCEPTE"
+    IGNORE_VERSION_ANCIENNE = "IGNORE_VERSION_ANCIENNE"
+
+
+async def store_snapshot(
+    session: AsyncSession,
+    snapshot: Snapshot,
+    classification: Classification,
+    crypto: NirCrypto,
+    *,
+    now: datetime,
+) -> StoreOutcome:
+    """Keep `snapshot` if its version is newer than the stored one; count it otherwise.
+
+    The insert comes first: when the row exists it does nothing, and the row is then read
+    under a lock (FOR UPDATE on PostgreSQL, the write lock on SQLite), so two writers of one
+    dossier are serialised and the higher version always wins.
+    """
+    state = _state(snapshot, classification, crypto, now=now)
+    if await _insert_if_absent(session, state | {"created_at": now}):
+        return StoreOutcome.ACCEPTE
+    row = await _locked(session, snapshot.id_dossier)
+    if snapshot.version <= row.version:
+        row.versions_ignorees += 1
+        await session.flush()
+        return StoreOutcome.IGNORE_VERSION_ANCIENNE
+    for column, value in state.items():
+        setattr(row, column, value)
+    await session.flush()
+    return StoreOutcome.ACCEPTE
+
+
+def _state(
+    snapshot: Snapshot, classification: Classification, crypto: NirCrypto, *, now: datetime
+) -> dict[str, Any]:
+    """The columns a newer snapshot replaces."""
+    return {
+        "id_dossier": snapshot.id_dossier,
+        "version": snapshot.version,
+        "date_maj": snapshot.date_maj,
+        "payload": payload_without_nir(snapshot),
+        "classement": classification.classement.value,
+        "motif": classification.motif,
+        "updated_at": now,
+        **_nir_columns(snapshot, crypto),
+    }
+
+
+def payload_without_nir(snapshot: Snapshot) -> dict[str, Any]:
+    payload = snapshot.model_dump(mode="json")
+    del payload["stagiaire"]["nir"]
+    return payload
+
+
+def _nir_columns(snapshot: Snapshot, crypto: NirCrypto) -> dict[str, Any]:
+    raw = snapshot.stagiaire.nir
+    nir = normalise_nir(raw) if raw is not None else ""
+    if not nir:
+        return {"nir_ciphertext": None, "nir_key_id": None, "nir_index": None}
+    # An invalid NIR is stored too (encrypted): the dossier is held, and may need it later.
+    key_id, blob = crypto.encrypt(nir, aad=row_aad(snapshot.id_dossier))
+    return {"nir_ciphertext": blob, "nir_key_id": key_id, "nir_index": crypto.blind_index(nir)}
+
+
+async def _insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> bool:
+    statement = (
+        _insert(session)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[Dossier.id_dossier])
+        .returning(Dossier.id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+def _insert(session: AsyncSession) -> postgresql.Insert | sqlite.Insert:
+    # Both dialects spell "insert unless the key exists" alike, each with its own class.
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(Dossier)
+    return sqlite.insert(Dossier)
+
+
+async def _locked(session: AsyncSession, id_dossier: str) -> Dossier:
+    statement = (
+        select(Dossier)
+        .where(Dossier.id_dossier == id_dossier)
+        .with_for_update()
+        # Another writer may have changed the row since this session last saw it.
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(statement)).scalar_one()
+
+
+async def load_nir(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> str | None:
+    """The stored NIR, normalised, in clear: only for the AGORA request that needs it."""
+    statement = select(Dossier.nir_key_id, Dossier.nir_ciphertext).where(
+        Dossier.id_dossier == id_dossier
+    )
+    row = (await session.execute(statement)).one_or_none()
+    if row is None or row.nir_key_id is None or row.nir_ciphertext is None:
+        return None
+    return crypto.decrypt(row.nir_key_id, row.nir_ciphertext, aad=row_aad(id_dossier))
+
+
+async def rotate_nir_keys(
+    session_maker: async_sessionmaker[AsyncSession], crypto: NirCrypto, *, batch_size: int = 1000
+) -> int:
+    """Re-encrypt under the newest key every NIR stored under an older one; one commit a batch.
+
+    Resumable: an interrupted rotation leaves each row under the old or the new key, both
+    readable, and the next run picks up what is left.
+    """
+    rotated, after_id = 0, 0
+    while True:
+        async with session_maker() as session, session.begin():
+            batch = (await session.execute(_stale_rows(crypto, after_id, batch_size))).all()
+            if not batch:
+                return rotated
+            await session.execute(update(Dossier), [_reencrypted(row, crypto) for row in batch])
+        rotated += len(batch)
+        after_id = batch[-1].id
+
+
+def _stale_rows(
+    crypto: NirCrypto, after_id: int, batch_size: int
+) -> Select[int, str, str | None, bytes | None]:
+    return (
+        select(Dossier.id, Dossier.id_dossier, Dossier.nir_key_id, Dossier.nir_ciphertext)
+        .where(Dossier.nir_key_id != crypto.newest_key_id, Dossier.id > after_id)
+        .order_by(Dossier.id)
+        .limit(batch_size)
+        .with_for_update()
+    )
+
+
+def _reencrypted(row: Row[int, str, str | None, bytes | None], crypto: NirCrypto) -> dict[str, Any]:
+    row_id, id_dossier, old_key_id, old_blob = row
+    # The query skips rows without a key id; ck_dossier_nir_complet pairs it with a ciphertext.
+    assert old_key_id is not None
+    assert old_blob is not None
+    aad = row_aad(id_dossier)
+    key_id, blob = crypto.encrypt(crypto.decrypt(old_key_id, old_blob, aad=aad), aad=aad)
+    return {"id": row_id, "nir_key_id": key_id, "nir_ciphertext": blob}

@@ -1,0 +1,97 @@
+"""Every table of the bridge, on one metadata, so that Alembic sees the whole schema."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Constraint names are part of the schema: migrations must be able to name what they drop.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite too (which stores no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("naive datetime: the database stores instants, give an offset")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# 64 bits on PostgreSQL, where every insert attempt draws a sequence value; SQLite's
+# autoincrementing rowid must be declared INTEGER and is 64 bits anyway.
+Identifier = BigInteger().with_variant(Integer(), "sqlite")
+
+# JSONB on PostgreSQL (indexable, compact); plain JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Dossier(Base):
+    """The latest snapshot stored for each dossier, with the NIR only in encrypted form."""
+
+    __tablename__ = "dossier"
+    __table_args__ = (
+        CheckConstraint("classement IN ('ENVOYABLE', 'EXCLU', 'RETENU')", name="classement"),
+        # The ciphertext, its key id and its blind index exist together or not at all.
+        CheckConstraint(
+            "(nir_ciphertext IS NULL) = (nir_key_id IS NULL)"
+            " AND (nir_key_id IS NULL) = (nir_index IS NULL)",
+            name="nir_complet",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    id_dossier: Mapped[str] = mapped_column(String(64), unique=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    # The Région's own field name; an instant like our `_at` columns.
+    date_maj: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The snapshot as JSON without `stagiaire.nir`: the NIR never sits in clear here.
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    nir_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    nir_key_id: Mapped[str | None] = mapped_column(String(32))
+    # HMAC-SHA256 of the normalised NIR, hex: finds a person's dossiers without decrypting.
+    nir_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    classement: Mapped[str] = mapped_column(String(16))
+    motif: Mapped[str | None] = mapped_column(String(64))
+    # Snapshots received with a version not above the stored one: counted, never applied.
+    versions_ignorees: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,197 @@
+"""The snapshot store, on SQLite and PostgreSQL: versions, concurrency, NIR at rest, rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.perimeter import SENDABLE, Classement, Classification
+from agora_bridge.storage.crypto import NirCrypto, NirDecryptionError, row_aad
+from agora_bridge.storage.dossiers import (
+    StoreOutcome,
+    load_nir,
+    rotate_nir_keys,
+    store_snapshot,
+)
+from agora_bridge.storage.models import Dossier
+from tests.storage.builders import NEW_KEY, NIR, NOW, OLD_KEY, crypto, nir, snapshot
+
+Sessions = async_sessionmaker[AsyncSession]
+HELD = Classification(Classement.RETENU, "NIR_ABSENT")
+
+
+async def store(
+    sessions: Sessions,
+    item: Snapshot,
+    *,
+    classification: Classification = SENDABLE,
+    nir_crypto: NirCrypto | None = None,
+    now: timedelta = timedelta(),
+) -> StoreOutcome:
+    """One unit of work, as a request or a command does it."""
+    async with sessions() as session:
+        outcome = await store_snapshot(
+            session, item, classification, nir_crypto or crypto(), now=NOW + now
+        )
+        await session.commit()
+        return outcome
+
+
+async def stored(sessions: Sessions, id_dossier: str = "PDL-TEST-1") -> Dossier:
+    async with sessions() as session:
+        statement = select(Dossier).where(Dossier.id_dossier == id_dossier)
+        return (await session.execute(statement)).scalar_one()
+
+
+async def stored_nir(sessions: Sessions, id_dossier: str, nir_crypto: NirCrypto) -> str | None:
+    async with sessions() as session:
+        return await load_nir(session, id_dossier, nir_crypto)
+
+
+async def test_a_new_dossier_is_inserted(session_maker: Sessions) -> None:
+    assert await store(session_maker, snapshot()) is StoreOutcome.ACCEPTE
+    row = await stored(session_maker)
+    assert (row.version, row.classement, row.motif) == (1, "ENVOYABLE", None)
+    assert row.date_maj == snapshot().date_maj
+    assert row.date_maj.utcoffset() == timedelta(0)
+    assert (row.created_at, row.updated_at, row.versions_ignorees) == (NOW, NOW, 0)
+
+
+async def test_a_newer_version_replaces_the_state(session_maker: Sessions) -> None:
+    await store(session_maker, snapshot(version=1))
+    newer = snapshot(version=2, nir=None, statut="ANNULE", annulation=ANNULATION)
+    outcome = await store(session_maker, newer, classification=HELD, now=timedelta(hours=1))
+    assert outcome is StoreOutcome.ACCEPTE
+    row = await stored(session_maker)
+    assert (row.version, row.classement, row.motif) == (2, "RETENU", "NIR_ABSENT")
+    assert row.payload["statut"] == "ANNULE"
+    assert (row.created_at, row.updated_at) == (NOW, NOW + timedelta(hours=1))
+    assert (row.nir_ciphertext, row.nir_key_id, row.nir_index) == (None, None, None)
+
+
+ANNULATION = {"date": "2026-08-25", "motif": "DESISTEMENT"}
+
+
+@pytest.mark.parametrize("version", [1, 3])
+async def test_an_older_or_equal_version_is_ignored_and_counted(
+    session_maker: Sessions, version: int
+) -> None:
+    await store(session_maker, snapshot(version=3))
+    stale = snapshot(version=version, statut="ANNULE", annulation=ANNULATION)
+    assert await store(session_maker, stale) is StoreOutcome.IGNORE_VERSION_ANCIENNE
+    assert await store(session_maker, stale) is StoreOutcome.IGNORE_VERSION_ANCIENNE
+    row = await stored(session_maker)
+    assert (row.version, row.payload["statut"], row.versions_ignorees) == (3, "VALIDE", 2)
+
+
+async def test_concurrent_writers_of_one_dossier_keep_the_highest_version(
+    session_maker: Sessions,
+) -> None:
+    versions = list(range(1, 13))
+    random.Random(7).shuffle(versions)
+
+    async def write(version: int) -> StoreOutcome:
+        async with session_maker() as session:
+            outcome = await store_snapshot(
+                session, snapshot(version=version), SENDABLE, crypto(), now=NOW
+            )
+            await asyncio.sleep(0.005)  # hold the row lock while the others queue up
+            await session.commit()
+            return outcome
+
+    outcomes = await asyncio.gather(*(write(version) for version in versions))
+    row = await stored(session_maker)
+    assert row.version == max(versions)
+    ignored = outcomes.count(StoreOutcome.IGNORE_VERSION_ANCIENNE)
+    assert row.versions_ignorees == ignored
+    assert ignored + outcomes.count(StoreOutcome.ACCEPTE) == len(versions)
+
+
+async def test_the_payload_holds_no_nir(session_maker: Sessions) -> None:
+    await store(session_maker, snapshot(nir="1 85 05 78 006 084 91"))
+    row = await stored(session_maker)
+    assert "nir" not in row.payload["stagiaire"]
+    assert row.payload["stagiaire"]["nom_naissance"] == "Martin"
+    text = json.dumps(row.payload)
+    assert NIR[:13] not in text
+    assert "1 85 05" not in text
+
+
+async def test_the_nir_round_trips_normalised(session_maker: Sessions) -> None:
+    await store(session_maker, snapshot(nir="1 85 05 78 006 084 91"))
+    assert await stored_nir(session_maker, "PDL-TEST-1", crypto()) == NIR
+    row = await stored(session_maker)
+    assert (row.nir_key_id, row.nir_index) == ("old", crypto().blind_index(NIR))
+    assert NIR.encode() not in (row.nir_ciphertext or b"")
+
+
+async def test_no_nir_is_no_nir(session_maker: Sessions) -> None:
+    await store(session_maker, snapshot(nir=None), classification=HELD)
+    await store(session_maker, snapshot(id_dossier="PDL-BLANK", nir=" "), classification=HELD)
+    assert await stored_nir(session_maker, "PDL-TEST-1", crypto()) is None
+    assert await stored_nir(session_maker, "PDL-BLANK", crypto()) is None
+    assert await stored_nir(session_maker, "PDL-UNKNOWN", crypto()) is None
+
+
+async def test_a_ciphertext_is_bound_to_its_row(session_maker: Sessions) -> None:
+    await store(session_maker, snapshot(id_dossier="PDL-A", nir=nir(1)))
+    await store(session_maker, snapshot(id_dossier="PDL-B", nir=nir(2)))
+    row_a = await stored(session_maker, "PDL-A")
+    assert row_a.nir_key_id is not None
+    assert row_a.nir_ciphertext is not None
+    with pytest.raises(NirDecryptionError):
+        crypto().decrypt(row_a.nir_key_id, row_a.nir_ciphertext, aad=row_aad("PDL-B"))
+
+    # Copying A's ciphertext onto B's row does not give B A's NIR.
+    async with session_maker() as session:
+        await session.execute(
+            update(Dossier)
+            .where(Dossier.id_dossier == "PDL-B")
+            .values(nir_ciphertext=row_a.nir_ciphertext)
+        )
+        await session.commit()
+    with pytest.raises(NirDecryptionError):
+        await stored_nir(session_maker, "PDL-B", crypto())
+
+
+async def test_rotation_re_encrypts_under_the_newest_key(session_maker: Sessions) -> None:
+    for order in (1, 2, 3):
+        await store(session_maker, snapshot(id_dossier=f"PDL-{order}", nir=nir(order)))
+    await store(session_maker, snapshot(id_dossier="PDL-NONE", nir=None), classification=HELD)
+    both = crypto(f"{NEW_KEY},{OLD_KEY}")
+    # Before the rotation, rows under the old key stay readable with the new ring.
+    assert await stored_nir(session_maker, "PDL-1", both) == nir(1)
+
+    assert await rotate_nir_keys(session_maker, both, batch_size=2) == 3
+
+    assert {(await stored(session_maker, f"PDL-{order}")).nir_key_id for order in (1, 2, 3)} == {
+        "new"
+    }
+    new_only = crypto(NEW_KEY)
+    for order in (1, 2, 3):
+        assert await stored_nir(session_maker, f"PDL-{order}", new_only) == nir(order)
+    assert await rotate_nir_keys(session_maker, both) == 0
+
+
+async def test_versions_out_of_order_in_one_unit_of_work(session_maker: Sessions) -> None:
+    async with session_maker() as session:
+        outcomes = [
+            await store_snapshot(session, snapshot(version=version), SENDABLE, crypto(), now=NOW)
+            for version in (1, 3, 2, 4)
+        ]
+        await session.commit()
+    assert outcomes == [
+        StoreOutcome.ACCEPTE,
+        StoreOutcome.ACCEPTE,
+        StoreOutcome.IGNORE_VERSION_ANCIENNE,
+        StoreOutcome.ACCEPTE,
+    ]
+    row = await stored(session_maker)
+    assert (row.version, row.versions_ignorees) == (4, 1)
