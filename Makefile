@@ -26,7 +26,7 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 lock: $(STAMP)
-	$(PY) -m pip freeze --exclude-editable > constraints.txt
+	{ printf "# Pinned versions for a reproducible install: pip install -c constraints.txt -e \".[dev]\"\n# Regenerate with: make lock\n"; $(PY) -m pip freeze --exclude-editable; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
