@@ -23,6 +23,8 @@ from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.types import EventDict, Processor, WrappedLogger
 
+from agora_bridge.settings import ConfigurationError
+
 REDACTED = "[REDACTED]"
 NIR_PLACEHOLDER = "[NIR]"
 
@@ -61,8 +63,9 @@ _SMALLEST_NIR_NUMBER = 10**12
 
 # Libraries that log through the stdlib; uvicorn installs its own handlers, bypassing ours.
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
-# sqlalchemy logs statement parameters at INFO: never let them through (httpcore: wire noise).
-_QUIET_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "httpcore")
+# sqlalchemy (INFO) and the drivers aiosqlite/asyncpg (DEBUG) log statements with their
+# parameters, which hold personal data: never let them through (httpcore: wire noise).
+_QUIET_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "httpcore", "aiosqlite", "asyncpg")
 
 
 def redact_text(text: str) -> str:
@@ -179,7 +182,7 @@ def _level_number(level: str) -> int:
     number = logging.getLevelNamesMapping().get(level.upper())
     if number is None:
         msg = f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (got {level!r})"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     return number
 
 

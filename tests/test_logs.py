@@ -14,6 +14,7 @@ import pytest
 import structlog
 
 from agora_bridge.logs import configure_logging, get_logger
+from agora_bridge.settings import ConfigurationError
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.synthetic import snapshot_dict
 
@@ -68,7 +69,7 @@ def test_level_filters_lower_levels(stream: io.StringIO) -> None:
 
 
 def test_unknown_level_is_refused() -> None:
-    with pytest.raises(ValueError, match="LOG_LEVEL"):
+    with pytest.raises(ConfigurationError, match="LOG_LEVEL"):
         configure_logging(level="LOUD", stream=io.StringIO())
 
 

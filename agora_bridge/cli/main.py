@@ -6,10 +6,12 @@ from typing import Annotated
 
 import typer
 
-from agora_bridge.cli import validate
+from agora_bridge.cli import demo, validate
 from agora_bridge.cli.common import debug_mode, operator_errors
 from agora_bridge.cli.db import db_app
 from agora_bridge.cli.nir_keys import nir_keys_app
+from agora_bridge.logs import configure_logging
+from agora_bridge.settings import Settings
 
 app = typer.Typer(
     name="agora-bridge",
@@ -24,8 +26,11 @@ def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors")] = False,
 ) -> None:
     debug_mode.set(debug)
+    settings = Settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
 
 
 app.command()(operator_errors(validate.validate))
+app.command()(operator_errors(demo.demo))
 app.add_typer(db_app, name="db")
 app.add_typer(nir_keys_app, name="nir-keys")

@@ -1,0 +1,63 @@
+"""The demo's logs and database file hold none of the NIRs, names or birth dates it used."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from agora_bridge.snapshots.nir import normalise_nir
+
+DOSSIERS = 400
+
+
+def run_demo(workdir: Path) -> str:
+    env = {**os.environ, "AGORA_BRIDGE_LOG_LEVEL": "DEBUG"}
+    command = [sys.executable, "-m", "agora_bridge", "demo", "--dossiers", str(DOSSIERS)]
+    done = subprocess.run(
+        [*command, "--workdir", str(workdir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout + done.stderr
+
+
+def personal_data(source: Path) -> tuple[set[str], set[str]]:
+    """(NIRs in every written form, names and birth dates) of the generated snapshots."""
+    nirs: set[str] = set()
+    others: set[str] = set()
+    for line in source.read_text().splitlines():
+        try:
+            stagiaire = json.loads(line)["stagiaire"]
+        except (ValueError, KeyError):
+            continue  # the deliberately broken lines
+        if stagiaire.get("nir"):
+            nir = normalise_nir(stagiaire["nir"])
+            nirs |= {stagiaire["nir"], nir, nir[:13]}
+        name = stagiaire.get("nom_naissance", "")
+        # As written, and as JSON writes it with non-ASCII letters escaped.
+        others |= {stagiaire.get("date_naissance", ""), name, json.dumps(name)[1:-1]}
+    return nirs, {value for value in others if len(value) >= 4}
+
+
+def test_the_demo_leaks_no_personal_data(tmp_path: Path) -> None:
+    output = run_demo(tmp_path)
+    nirs, others = personal_data(tmp_path / "dossiers.jsonl")
+    assert len(nirs) > DOSSIERS  # the check below looks for something real
+    log = (tmp_path / "demo.log").read_text()
+    assert log.count("\n") > 10
+    assert "ingest.batch.stored" in log
+    database = b"".join(path.read_bytes() for path in tmp_path.glob("agora_bridge.db*"))
+    assert len(database) > 100_000
+    for nir in nirs:
+        assert nir not in log
+        assert nir not in output
+        assert nir.encode() not in database
+    for value in others:
+        assert value not in log
+        assert value not in output
