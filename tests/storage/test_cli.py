@@ -49,7 +49,7 @@ def test_db_current_then_upgrade_then_current(database: Path) -> None:
     assert "dossier" in tables
 
     after = run("db", "current")
-    assert after.output.strip() == f"current revision: {head} (head)"
+    assert after.stdout.strip() == f"current revision: {head} (head)"
     assert run("db", "upgrade").exit_code == 0  # idempotent
 
 
@@ -64,13 +64,13 @@ def test_an_unreachable_database_is_one_sentence(monkeypatch: pytest.MonkeyPatch
 def test_nir_keys_new_prints_a_key_list_entry() -> None:
     result = run("nir-keys", "new")
     assert result.exit_code == 0
-    ring = KeyRing.parse(result.output.strip())
+    ring = KeyRing.parse(result.stdout.strip())
     assert re.fullmatch(r"k[0-9]{8}[0-9a-f]{6}", ring.newest_id)
 
 
 def test_nir_keys_new_index_prints_an_index_key() -> None:
     result = run("nir-keys", "new", "--index")
-    assert len(decode_key(result.output.strip(), setting="AGORA_BRIDGE_NIR_INDEX_KEY")) == 32
+    assert len(decode_key(result.stdout.strip(), setting="AGORA_BRIDGE_NIR_INDEX_KEY")) == 32
 
 
 async def _store_two_nirs(database: Path) -> None:
@@ -100,7 +100,7 @@ def test_nir_keys_rotate(database: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     result = run("nir-keys", "rotate", "--batch-size", "1")
 
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "2 NIR(s) re-encrypted under key new"
+    assert result.stdout.strip() == "2 NIR(s) re-encrypted under key new"
     assert asyncio.run(_read_nirs(database)) == [nir(1), nir(2)]
 
 
