@@ -90,7 +90,7 @@ def _dedup_database(file: Path) -> sqlite3.Connection:
     db = sqlite3.connect(file)
     # A scratch file: durability is useless, a bounded page cache keeps memory flat.
     db.executescript(
-        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -16000;" + _SCHEMA
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -4000;" + _SCHEMA
     )
     return db
 

@@ -1,0 +1,18 @@
+"""`make bench`: every benchmark of this folder, one after the other, each printing a table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = ["bench.validate_memory"]
+
+
+def main() -> None:
+    for module in BENCHMARKS:
+        print(f"\n== {module}", flush=True)
+        subprocess.run([sys.executable, "-m", module], check=True)  # noqa: S603 (our modules)
+
+
+if __name__ == "__main__":
+    main()
