@@ -11,7 +11,14 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from agora_bridge.snapshots.model import Statut
+from agora_bridge.snapshots.model import (
+    MotifAnnulation,
+    MotifSortie,
+    Niveau2019,
+    Sexe,
+    Statut,
+    TypeCertification,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +27,7 @@ class Titulaire:
     nom_naissance: str  # normalised for AGORA
     prenom: str
     date_naissance: date
-    sexe: str
+    sexe: Sexe
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +36,11 @@ class Fige:
 
     reference_financeur: str
     dispositif: str
-    niveau_entree: str  # 2019 nomenclature
+    niveau_entree: Niveau2019
     siret: str
     action_numero: str
     formacode: str | None
-    certification: tuple[str, str] | None  # (type, code)
+    certification: tuple[TypeCertification, str] | None  # (type, code)
     session_numero: str
     session_debut: date
     session_fin: date
@@ -44,7 +51,7 @@ class Fige:
 @dataclass(frozen=True, slots=True)
 class SortieAgora:
     date: date
-    motif: str
+    motif: MotifSortie
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +67,7 @@ class SoldeAgora:
 @dataclass(frozen=True, slots=True)
 class AnnulationAgora:
     date: date
-    motif: str
+    motif: MotifAnnulation
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,9 +47,10 @@ MotifSortie = Literal[
     "FORCE_MAJEURE",
 ]
 MotifAnnulation = Literal["DESISTEMENT", "ERREUR_SAISIE", "SESSION_ANNULEE", "AUTRE"]
-NiveauEntree = Literal[
-    "1", "2", "3", "4", "5", "6", "7", "8", "VI", "Vbis", "V", "IV", "III", "II", "I"
-]
+Niveau2019 = Literal["1", "2", "3", "4", "5", "6", "7", "8"]
+NiveauEntree = Literal[Niveau2019, "VI", "Vbis", "V", "IV", "III", "II", "I"]
+Sexe = Literal["M", "F"]
+TypeCertification = Literal["RNCP", "RS", "CERTIFINFO"]
 Departement = Literal["44", "49", "53", "72", "85"]
 
 _CERTIFICATION_CODE = {
@@ -84,7 +85,7 @@ class Stagiaire(_Part):
     nom_naissance: Annotated[Name, Field(repr=False)]
     prenom: Annotated[Name, Field(repr=False)]
     date_naissance: Annotated[date, Field(repr=False)]
-    sexe: Literal["M", "F"]
+    sexe: Sexe
     niveau_entree: NiveauEntree
 
 
@@ -102,7 +103,7 @@ class Organisme(_Part):
 
 
 class Certification(_Part):
-    type: Literal["RNCP", "RS", "CERTIFINFO"]
+    type: TypeCertification
     code: Text
 
     def code_is_well_formed(self) -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import cast
+
+from agora_bridge.snapshots.model import Niveau2019, NiveauEntree
 
 NAME_MAX_LENGTH = 50
 # Letters that NFKD does not decompose into a base letter plus accents.
@@ -11,7 +14,15 @@ _LIGATURES = str.maketrans({"Œ": "OE", "œ": "OE", "Æ": "AE", "æ": "AE", "ß"
 _NOT_ALLOWED = re.compile(r"[^A-Z '\-]")
 _SPACES = re.compile(r" {2,}")
 
-_OLD_LEVELS = {"VI": "2", "Vbis": "2", "V": "3", "IV": "4", "III": "5", "II": "6", "I": "7"}
+_OLD_LEVELS: dict[str, Niveau2019] = {
+    "VI": "2",
+    "Vbis": "2",
+    "V": "3",
+    "IV": "4",
+    "III": "5",
+    "II": "6",
+    "I": "7",
+}
 
 
 def agora_name(raw: str) -> str:
@@ -22,11 +33,11 @@ def agora_name(raw: str) -> str:
     return _SPACES.sub(" ", kept).strip()[:NAME_MAX_LENGTH].rstrip()
 
 
-def level_2019(code: str) -> str:
+def level_2019(code: NiveauEntree) -> Niveau2019:
     """The 2019 nomenclature code of a level given in either nomenclature."""
-    return _OLD_LEVELS.get(code, code)
+    return _OLD_LEVELS.get(code) or cast(Niveau2019, code)
 
 
-def below_level_iv(code: str) -> bool:
+def below_level_iv(code: NiveauEntree) -> bool:
     """The Pacte indicator: a 2019 level of 3 or less."""
     return int(level_2019(code)) <= 3

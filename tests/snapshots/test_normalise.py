@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
+from agora_bridge.snapshots.model import NiveauEntree
 from agora_bridge.snapshots.normalise import agora_name, below_level_iv, level_2019
 
 
@@ -23,6 +26,11 @@ def test_names(raw: str, expected: str) -> None:
     assert agora_name(raw) == expected
 
 
+def test_every_level_has_a_2019_code() -> None:
+    for code in get_args(NiveauEntree):
+        assert level_2019(code) in "12345678"
+
+
 def test_names_are_at_most_50_characters() -> None:
     assert len(agora_name("X" * 80)) == 50
 
@@ -32,12 +40,13 @@ def test_names_are_at_most_50_characters() -> None:
     [("VI", "2"), ("Vbis", "2"), ("V", "3"), ("IV", "4"), ("III", "5"), ("II", "6"), ("I", "7")]
     + [(str(n), str(n)) for n in range(1, 9)],
 )
-def test_levels_map_to_2019(code: str, expected: str) -> None:
+def test_levels_map_to_2019(code: NiveauEntree, expected: str) -> None:
     assert level_2019(code) == expected
 
 
 def test_below_level_iv_means_2019_level_3_or_less() -> None:
-    assert [c for c in ["1", "2", "3", "4", "V", "IV", "Vbis"] if below_level_iv(c)] == [
+    codes: list[NiveauEntree] = ["1", "2", "3", "4", "V", "IV", "Vbis"]
+    assert [c for c in codes if below_level_iv(c)] == [
         "1",
         "2",
         "3",
