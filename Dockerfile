@@ -10,7 +10,8 @@ COPY agora_bridge ./agora_bridge
 COPY mocks ./mocks
 COPY migrations ./migrations
 COPY contracts ./contracts
-RUN pip install --no-cache-dir -c constraints.txt . \
+# Editable: migrations/ and alembic.ini stay beside the package, where `db upgrade` finds them.
+RUN pip install --no-cache-dir -c constraints.txt -e . \
     && useradd --system --uid 10001 bridge
 USER bridge
 
