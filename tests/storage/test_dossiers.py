@@ -118,7 +118,7 @@ async def test_the_payload_holds_no_nir(session_maker: Sessions) -> None:
     await store(session_maker, snapshot(nir="1 85 05 78 006 084 91"))
     row = await stored(session_maker)
     assert "nir" not in row.payload["stagiaire"]
-    assert row.payload["stagiaire"]["nom_naissance"] == "Martin"
+    assert row.payload["stagiaire"]["nom_naissance"] == "Dupont"
     text = json.dumps(row.payload)
     assert NIR[:13] not in text
     assert "1 85 05" not in text
