@@ -37,8 +37,17 @@ class AgoraSettings(BaseModel):
     client_secret: SecretStr = SecretStr("")
     cert_file: str | None = None
     key_file: str | None = None
+    # A private CA for AGORA's server certificate (Interops-A partners often have one).
+    ca_file: str | None = None
     timeout_s: float = 10.0
     max_rps: float = 50.0
+    # The client's own retries (only where a blind retry is safe); the sync engine retries
+    # the rest on its own schedule. A Retry-After above `retry_cap_s` is left to the engine.
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    retry_base_s: float = Field(default=0.5, gt=0)
+    retry_min_s: float = Field(default=0.25, gt=0)
+    retry_cap_s: float = Field(default=10.0, gt=0)
+    retry_budget_s: float = Field(default=20.0, gt=0)
 
 
 class BackfillSettings(BaseModel):
