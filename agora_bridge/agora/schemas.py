@@ -82,7 +82,7 @@ Heures = Annotated[
 ]
 Cents = Annotated[int, Field(ge=0)]
 Texte = Annotated[str, Field(min_length=1, max_length=100)]
-Nir = Annotated[str, Field(pattern=r"^[0-9]{5}[0-9AB][0-9]{7}$")]
+Nir = Annotated[str, Field(pattern=r"^[0-9]{5}([0-9]{2}|2[AB])[0-9]{6}$")]
 Nom = Annotated[str, Field(max_length=50, pattern=r"^[A-Z'-]+( [A-Z'-]+)*$")]
 Siret = Annotated[str, Field(pattern=r"^[0-9]{14}$")]
 CodeFinanceur = Annotated[str, Field(pattern=r"^[A-Z0-9_-]{1,32}$")]
@@ -91,11 +91,12 @@ _CODE_CERTIFICATION = {"RNCP": r"RNCP[0-9]+", "RS": r"RS[0-9]+", "CERTIFINFO": r
 
 
 class _Requete(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A validation error must never quote the value: it may be a NIR or a name.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class _Reponse(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
 
 class _SansNuls(_Requete):

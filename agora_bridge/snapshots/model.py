@@ -75,8 +75,9 @@ Cents = Annotated[int, Field(ge=0, strict=True)]
 
 
 class _Part(BaseModel):
-    # Unknown fields are ignored: the Région's export will grow.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Unknown fields are ignored: the Région's export will grow. Errors never quote the
+    # input, which may be a NIR or a name.
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
 
 class Stagiaire(_Part):

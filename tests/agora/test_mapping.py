@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from agora_bridge.agora import schemas as wire
 from agora_bridge.agora.mapping import body_for, from_wire, lot_line
@@ -135,3 +135,15 @@ def test_hours_are_exact_decimals_both_ways() -> None:
     assert solde is not None
     assert solde.heures_realisees_centre == Decimal("0.1")
     assert from_wire(answer).statut is Statut.SOLDE
+
+
+def test_a_wire_validation_error_never_quotes_the_nir() -> None:
+    with pytest.raises(ValidationError) as error:
+        wire.Titulaire(
+            nir=NIR_BODY + "00",
+            nom_naissance="DUPONT",
+            prenom="JEAN",
+            date_naissance=date(1985, 5, 12),
+            sexe="M",
+        )
+    assert NIR_BODY not in str(error.value)

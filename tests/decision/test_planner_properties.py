@@ -7,12 +7,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, timedelta
 from itertools import combinations
-from typing import Any
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from agora_bridge.decision.dossier import (
     AgoraDossier,
@@ -28,50 +25,7 @@ from agora_bridge.decision.dossier import (
 )
 from agora_bridge.decision.planner import path, plan, project
 from agora_bridge.snapshots.model import Snapshot
-from agora_bridge.snapshots.nir import nir_key
-from tests.builders import snapshot
-
-SESSION_START, SESSION_END = date(2019, 3, 4), date(2019, 9, 27)
-VALIDATED = date(2019, 2, 20)
-NIRS = [b + nir_key(b) for b in ("1850578006084", "1850544109123")]
-
-
-def days(start: date, end: date) -> st.SearchStrategy[date]:
-    return st.integers(0, (end - start).days).map(lambda n: start + timedelta(days=n))
-
-
-@st.composite
-def versions(draw: st.DrawFn, version: int) -> Snapshot:
-    step = draw(st.sampled_from(["VALIDE", "ENTRE", "SORTI", "SOLDE", "ANNULE"]))
-    changes: dict[str, Any] = {
-        "version": version,
-        "stagiaire.nir": draw(st.sampled_from(NIRS)),
-        "stagiaire.prenom": draw(st.sampled_from(["Jean", "Jean-Marie"])),
-        "organisme.siret": draw(st.sampled_from(["73282932000074", "35600000049837"])),
-    }
-    entered = step in ("ENTRE", "SORTI", "SOLDE") or (step == "ANNULE" and draw(st.booleans()))
-    entry = draw(days(SESSION_START, SESSION_END))
-    changes["date_entree"] = entry.isoformat() if entered else None
-    exit_day = draw(days(entry, SESSION_END))
-    exited = step in ("SORTI", "SOLDE") or (entered and step == "ANNULE" and draw(st.booleans()))
-    motif = draw(st.sampled_from(["FIN_FORMATION", "ABANDON"]))
-    changes["sortie"] = {"date": exit_day.isoformat(), "motif": motif} if exited else None
-    if step == "SOLDE":
-        changes["solde"] = {
-            "date": draw(days(exit_day, exit_day + timedelta(days=30))).isoformat(),
-            "heures_realisees_centre": str(draw(st.integers(0, 90_000)) / 100),
-            "heures_realisees_entreprise": draw(st.sampled_from(["0", "35.5"])),
-        }
-    if step == "ANNULE":
-        cancelled = draw(days(VALIDATED, SESSION_END))
-        changes["annulation"] = {"date": cancelled.isoformat(), "motif": "DESISTEMENT"}
-    return snapshot(step, **changes)
-
-
-@st.composite
-def histories(draw: st.DrawFn) -> list[Snapshot]:
-    count = draw(st.integers(1, 6))
-    return [draw(versions(version)) for version in range(1, count + 1)]
+from tests.strategies import histories
 
 
 def reached(state: AgoraDossier | None, target: AgoraDossier) -> bool:

@@ -178,3 +178,15 @@ def test_a_sixteen_year_old_on_the_session_start_is_accepted() -> None:
         parse_line(snapshot_line(**{"stagiaire.date_naissance": "2003-03-04"}), today=TODAY),
         Snapshot,
     )
+
+
+def test_a_validation_error_never_quotes_the_input() -> None:
+    import pydantic
+
+    from tests.builders import snapshot_dict
+
+    data = snapshot_dict(**{"stagiaire.nom_naissance": "x" * 81, "stagiaire.sexe": NIR})
+    with pytest.raises(pydantic.ValidationError) as error:
+        Snapshot.model_validate(data)
+    assert NIR not in str(error.value)
+    assert "x" * 81 not in str(error.value)
