@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.validate_memory"]
+BENCHMARKS = ["bench.validate_memory", "bench.mock_throughput"]
 
 
 def main() -> None:
