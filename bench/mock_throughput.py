@@ -25,59 +25,26 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from mocks.app import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, create_app
+from tests.mocks.builders import STEP_BODIES, creation
 
 TOKEN_FORM = {
     "grant_type": "client_credentials",
     "client_id": DEMO_CLIENT_ID,
     "client_secret": DEMO_CLIENT_SECRET,
 }
-CREATION: dict[str, Any] = {
-    "reference_financeur": "",
-    "code_financeur": "REG52",
-    "dispositif": "VISA_METIERS",
-    "titulaire": {
-        "nir": "1850578006084",
-        "nom_naissance": "DUPONT",
-        "prenom": "JEAN",
-        "date_naissance": "1985-05-12",
-        "sexe": "M",
-    },
-    "niveau_entree": "3",
-    "organisme": {"siret": "73282932000074"},
-    "action": {"numero": "20_1262663", "formacode": "31812"},
-    "session": {
-        "numero": "1330305",
-        "date_debut": "2019-03-04",
-        "date_fin": "2019-09-27",
-        "duree_heures": "840",
-    },
-    "date_validation": "2019-02-20",
-}
-STEPS: dict[str, dict[str, Any]] = {
-    "entree": {"date_entree": "2019-03-04"},
-    "sortie": {"date_sortie": "2019-09-27", "motif_sortie": "FIN_FORMATION"},
-    "solde": {
-        "date_solde": "2019-10-15",
-        "heures_realisees_centre": "700",
-        "heures_realisees_entreprise": "140",
-        "taux_realisation": 100,
-        "taux_horaire_cents": 1250,
-        "cout_pedagogique_cents": 875000,
-    },
-}
+# The spec's example bodies, as the mock's own tests use them.
+STEPS = {step: STEP_BODIES[step] for step in ("entree", "sortie", "solde")}
 
 
 def lot_body(lines: int, prefix: str) -> bytes:
     """Half the lines settled dossiers (every step), half just validated."""
     rows = []
     for n in range(lines):
-        row = copy.deepcopy(CREATION)
-        row["reference_financeur"] = f"{prefix}-{n}"
+        row = creation(f"{prefix}-{n}")
         if n % 2:
             row.update(copy.deepcopy(STEPS))
         rows.append(json.dumps(row))
@@ -164,7 +131,7 @@ async def lot_over_http(client: httpx.AsyncClient, lines: int, repeat: int) -> l
 
 
 async def one_dossier(client: httpx.AsyncClient, headers: dict[str, str], n: int) -> None:
-    body = {**CREATION, "reference_financeur": f"SYNC-{n}"}
+    body = creation(f"SYNC-{n}")
     key = {"Idempotency-Key": str(uuid.uuid4())}
     response = await client.post("/agora/v2/dossiers", json=body, headers={**headers, **key})
     response.raise_for_status()

@@ -17,6 +17,7 @@ from agora_bridge.decision.dossier import AgoraDossier, Rectifier, SortieAgora
 from agora_bridge.decision.planner import plan, project
 from agora_bridge.snapshots.model import Statut
 from tests.builders import NIR_BODY, snapshot
+from tests.mocks.builders import creation as spec_example
 
 
 def as_json(model: BaseModel) -> dict[str, Any]:
@@ -30,33 +31,8 @@ def bodies(step: str, **changes: Any) -> list[dict[str, Any]]:
 
 
 def test_the_creation_body_is_the_spec_example() -> None:
-    creation, *_ = bodies("VALIDE", **{"stagiaire.nom_naissance": "Dupont-Éloïse"})
-    assert creation == {
-        "reference_financeur": "PDL-2019-0001234",
-        "code_financeur": "REG52",
-        "dispositif": "VISA_METIERS",
-        "titulaire": {
-            "nir": NIR_BODY,
-            "nom_naissance": "DUPONT-ELOISE",
-            "prenom": "JEAN",
-            "date_naissance": "1985-05-12",
-            "sexe": "M",
-        },
-        "niveau_entree": "3",
-        "organisme": {"siret": "73282932000074"},
-        "action": {
-            "numero": "20_1262663",
-            "formacode": "31812",
-            "certification": {"type": "RNCP", "code": "RNCP35000"},
-        },
-        "session": {
-            "numero": "1330305",
-            "date_debut": "2019-03-04",
-            "date_fin": "2019-09-27",
-            "duree_heures": "840",
-        },
-        "date_validation": "2019-02-20",
-    }
+    creation, *_ = bodies("VALIDE")
+    assert creation == spec_example()
 
 
 def test_the_transition_bodies() -> None:

@@ -25,6 +25,7 @@ from agora_bridge.agora.schemas import (
     from_agora,
 )
 from tests.agora.wire_builders import NIR, creation, dossier_json, ligne_lot, solde, titulaire
+from tests.mocks.builders import creation as spec_example
 
 
 def wire(model: Creation | LigneLot | Solde | Rectification | Recherche) -> dict[str, Any]:
@@ -35,32 +36,7 @@ def wire(model: Creation | LigneLot | Solde | Rectification | Recherche) -> dict
 def test_creation_body_has_the_spec_fields_and_shapes() -> None:
     body = wire(creation())
 
-    assert body == {
-        "reference_financeur": "PDL-2019-0001234",
-        "code_financeur": "REG52",
-        "dispositif": "VISA_METIERS",
-        "titulaire": {
-            "nir": NIR,
-            "nom_naissance": "DUPONT",
-            "prenom": "JEAN",
-            "date_naissance": "1985-05-12",
-            "sexe": "M",
-        },
-        "niveau_entree": "3",
-        "organisme": {"siret": "73282932000074"},
-        "action": {
-            "numero": "20_1262663",
-            "formacode": "31812",
-            "certification": {"type": "RNCP", "code": "RNCP35000"},
-        },
-        "session": {
-            "numero": "1330305",
-            "date_debut": "2019-03-04",
-            "date_fin": "2019-09-27",
-            "duree_heures": "840",
-        },
-        "date_validation": "2019-02-20",
-    }
+    assert body == spec_example()
 
 
 @pytest.mark.parametrize(
