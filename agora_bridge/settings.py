@@ -27,6 +27,11 @@ DEFAULT_EXCLUDED = frozenset(
 )
 
 
+# The bundled mock's credentials (`mocks/README.md`): fine for the demo and tests only.
+DEMO_AGORA_CLIENT_ID = "agora-bridge-demo"
+DEMO_AGORA_CLIENT_SECRET = "demo-secret-not-for-production"  # noqa: S105 - documented demo value
+
+
 class ConfigurationError(OperatorError):
     """A setting is missing or unusable; the message names the setting, never its value."""
 
@@ -88,3 +93,23 @@ class Settings(BaseSettings):
     backfill: BackfillSettings = BackfillSettings()
     perimetre: PerimetreSettings = PerimetreSettings()
     sync: SyncSettings = SyncSettings()
+
+    def agora_access(self) -> AgoraSettings:
+        """AGORA's settings for a command that calls it; production refuses missing or demo
+        credentials, naming the setting (never its value)."""
+        if self.mode == "production":
+            _require_real(
+                "AGORA_BRIDGE_AGORA__CLIENT_ID", self.agora.client_id, DEMO_AGORA_CLIENT_ID
+            )
+            secret = self.agora.client_secret.get_secret_value()
+            _require_real("AGORA_BRIDGE_AGORA__CLIENT_SECRET", secret, DEMO_AGORA_CLIENT_SECRET)
+        return self.agora
+
+
+def _require_real(setting: str, value: str, demo: str) -> None:
+    if not value.strip():
+        raise ConfigurationError(f"{setting} is not set")
+    if value == demo:
+        raise ConfigurationError(
+            f"{setting} is the bundled mock's demo value, refused in production"
+        )

@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from agora_bridge.settings import DEMO_AGORA_CLIENT_ID, DEMO_AGORA_CLIENT_SECRET
 from mocks import control, flows
 from mocks.auth import parse_form
 from mocks.gateway import API_PREFIX, Gateway
@@ -29,8 +30,9 @@ from mocks.problems import (
 from mocks.state import Clock, MockState, utc_now
 
 # Accepted by default by `agora-bridge mock-agora`; the bridge refuses them outside demo/tests.
-DEMO_CLIENT_ID = "agora-bridge-demo"
-DEMO_CLIENT_SECRET = "demo-secret-not-for-production"  # noqa: S105 - a documented demo value
+# The bridge's settings know these values too, to refuse them in production.
+DEMO_CLIENT_ID = DEMO_AGORA_CLIENT_ID
+DEMO_CLIENT_SECRET = DEMO_AGORA_CLIENT_SECRET
 NDJSON = "application/x-ndjson"
 
 router = APIRouter(prefix=API_PREFIX)
