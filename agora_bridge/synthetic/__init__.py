@@ -12,19 +12,38 @@ validation, trainee aged 18-60 on any day of the session, no date after `today`.
 from __future__ import annotations
 
 import gzip
-import json
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from functools import cache
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from agora_bridge.snapshots.nir import nir_key
-from agora_bridge.snapshots.siret import luhn_sum
+from agora_bridge.synthetic.catalogue import ACTIONS, ENCODE, Action
+from agora_bridge.synthetic.identity import valid_nir, valid_siret
+from agora_bridge.synthetic.reference import (
+    EXCLUDED_PROGRAMMES,
+    MOTIFS_ANNULATION,
+    MOTIFS_SORTIE,
+    NIVEAUX,
+    NOMS,
+    PRENOMS,
+    STATUTS,
+    pick,
+)
+
+__all__ = [
+    "CUTOFF",
+    "LineKind",
+    "Mix",
+    "generate",
+    "snapshot_dict",
+    "valid_nir",
+    "valid_siret",
+    "write_file",
+]
 
 # Shares of the realistic mix, per line; the rest (about 85 %) are plain sendable snapshots.
 EXCLUDED_CATEGORY_SHARE = 0.03  # an excluded category (SANITAIRE_SOCIAL, VAE...)
@@ -72,86 +91,6 @@ _SHARES = (
     (LineKind.LATER_VERSION, LATER_VERSION_SHARE),
 )
 
-_T = TypeVar("_T")
-
-# --- reference data ------------------------------------------------------------------------
-
-_PRENOMS = {
-    "M": ("Lucas", "Hugo", "Noël", "Loïc", "Jérôme", "François", "Gaël", "Benoît", "Mohamed",
-          "Yanis", "Kevin", "Thomas", "Jean-Noël", "Anh"),
-    "F": ("Éloïse", "Chloé", "Anaïs", "Hélène", "Zoé", "Maëlle", "Léa", "Inès", "Camille",
-          "Fatoumata", "Marie-Thérèse", "Océane", "Sarah", "Aurélie"),
-}  # fmt: skip
-_NOMS = ("Martin", "Bernard", "Dubois", "D'Arc-Dupont", "Lefèvre", "Le Goff", "Guérin",
-         "Nguyen", "Müller", "Moreau", "Hervé", "Bréhéret", "Da Silva", "Ménard", "Traoré",
-         "Pétillon-Chaillou", "Ouédraogo", "Rousseau", "Le Bihan", "Giraud")  # fmt: skip
-_NIVEAUX = ("3", "3", "4", "4", "4", "5", "5", "6", "2", "7", "1", "8",
-            "V", "V", "IV", "IV", "VI", "Vbis", "III")  # fmt: skip
-# Metropolitan departments, the Région's own weighted up (people train near where they live).
-_DEPARTEMENTS_NAISSANCE = ("44", "44", "49", "49", "53", "72", "85", "75", "35", "56", "29",
-                           "37", "79", "17", "33", "69", "13", "59", "93", "14")  # fmt: skip
-_PAYS = ("350", "352", "351", "139", "134", "127", "109", "341", "243", "406")  # INSEE 99xxx
-_DEPARTEMENTS_SESSION = ("44", "44", "44", "49", "49", "53", "72", "72", "85")
-_MOTIFS_SORTIE = ("FIN_FORMATION",) * 6 + (
-    "ABANDON", "ABANDON", "ACCES_EMPLOI", "EXCLUSION", "INTERRUPTION_ORGANISME", "FORCE_MAJEURE"
-)  # fmt: skip
-_MOTIFS_ANNULATION = ("DESISTEMENT", "DESISTEMENT", "ERREUR_SAISIE", "SESSION_ANNULEE", "AUTRE")
-_STATUTS = ("VALIDE", "ENTRE", "ENTRE", "SORTI", "SORTI", "SOLDE", "SOLDE", "SOLDE", "SOLDE",
-            "ANNULE")  # fmt: skip
-
-_DISPOSITIFS = {
-    "QUALIFIANT": ("VISA_METIERS", "VISA_METIERS", "VISA_METIERS_PLUS", "ACCES_EMPLOI",
-                   "ACCES_EVOLUTION"),
-    "PREPARATOIRE": ("PREPA_AVENIR", "PREPA_CLES"),
-}  # fmt: skip
-_EXCLUDED_PROGRAMMES = (
-    ("VISA_SANITAIRE_SOCIAL", "SANITAIRE_SOCIAL"), ("VISA_SANITAIRE_SOCIAL", "SANITAIRE_SOCIAL"),
-    ("PSAD", "PSAD"), ("FORMATION_DETENUS", "DETENUS"), ("REMUNERATION_CRP", "REMUNERATION_CRP"),
-    ("AIDE_INDIVIDUELLE_FORMATION", "AIDE_INDIVIDUELLE"), ("VAE_REGION", "VAE"),
-)  # fmt: skip
-# (intitulé, formacode, certification, categorie, hours, calendar days)
-_CATALOGUE: tuple[tuple[str, str | None, tuple[str, str] | None, str, float, int], ...] = (
-    ("Agent de propreté et d'hygiène", "42052", ("RNCP", "RNCP34172"), "QUALIFIANT", 805, 150),
-    ("Cuisinier", "42752", ("RNCP", "RNCP34772"), "QUALIFIANT", 1050, 240),
-    ("Assistant de vie aux familles", "44028", ("RNCP", "RNCP35507"), "QUALIFIANT", 812.5, 180),
-    ("Soudeur TIG électrode enrobée", "23054", ("RNCP", "RNCP35398"), "QUALIFIANT", 910, 200),
-    ("Technicien d'assistance en informatique", "24231", ("RNCP", "RNCP34726"), "QUALIFIANT",
-     1190, 300),
-    ("Préparateur de commandes en entrepôt", "31811", ("RNCP", "RNCP36026"), "QUALIFIANT", 399,
-     90),
-    ("Développeur web et web mobile", "31054", ("RNCP", "RNCP31114"), "QUALIFIANT", 1127.5, 330),
-    ("Maçon du bâti ancien", "22454", ("RNCP", "RNCP38213"), "QUALIFIANT", 980, 230),
-    ("Habilitation électrique B1V-BR", "24054", ("CERTIFINFO", "85123"), "QUALIFIANT", 35, 7),
-    ("Conduite de chariots élévateurs", "31812", ("RS", "RS5226"), "QUALIFIANT", 70, 14),
-    ("Français langue étrangère", "15235", ("RS", "RS5810"), "PREPARATOIRE", 300, 120),
-    ("Savoirs de base – Prépa Clés", "15040", None, "PREPARATOIRE", 250, 100),
-    ("Remise à niveau – Prépa Avenir", None, None, "PREPARATOIRE", 420.25, 140),
-    ("Découverte des métiers du numérique", "15030", None, "PREPARATOIRE", 175, 60),
-)  # fmt: skip
-_ORGANISMES = ("AFPA Pays de la Loire", "GRETA-CFA Loire-Atlantique", "CCI Formation 49",
-               "Institut de formation de l'Erdre", "Les Compagnons du Devoir", "CEFRAS",
-               "Maison Familiale Rurale de Challans", "IFOCOTEP", "Retravailler Ouest",
-               "CNAM Pays de la Loire", "ENI École Informatique", "AFODIL")  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class _Action:
-    """A training action of the catalogue: what every dossier of its sessions shares."""
-
-    parts: dict[str, Any]  # programme, organisme, action: never handed out uncopied
-    fragment: str  # the same parts, JSON-encoded once: most of a line, for free
-    hundredths: int  # planned hours × 100: exact arithmetic for the settlement hours
-    days: int
-    taux_horaire_cents: int
-    departement: str  # where its sessions take place
-
-
-_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":")).encode
-
-
-def _pick(r: Callable[[], float], items: tuple[_T, ...]) -> _T:
-    return items[int(r() * len(items))]
-
 
 def _hours(hundredths: int) -> str:
     """Hours as the Région writes them: "812.5", "35", "420.25"."""
@@ -159,58 +98,8 @@ def _hours(hundredths: int) -> str:
     return f"{whole}.{cents:02d}".rstrip("0") if cents else str(whole)
 
 
-def valid_siret(rng: random.Random) -> str:
-    """14 digits passing the Luhn check (never a La Poste number, which has its own rule)."""
-    body = f"{1 + int(rng.random() * 9)}{int(rng.random() * 10**12):012d}"
-    if body.startswith("356000000"):
-        body = "4" + body[1:]
-    check = (10 - luhn_sum(body + "0") % 10) % 10
-    return body + str(check)
-
-
-def _build_action(rng: random.Random, number: int, organisme: dict[str, Any]) -> _Action:
-    r = rng.random
-    intitule, formacode, certification, categorie, hours, days = _pick(r, _CATALOGUE)
-    dispositif = _pick(r, _DISPOSITIFS[categorie])
-    parts = {
-        "programme": {
-            "code": f"PRG-{dispositif}",
-            "dispositif": dispositif,
-            "consultation": None if r() < 0.2 else f"{2016 + int(r() * 9)}-FORM-{number:03d}",
-            "categorie": categorie,
-            "interface_agora": True,
-        },
-        "organisme": organisme,
-        "action": {
-            "numero": f"{20 + int(r() * 5)}_{1000000 + number * 7919 % 9000000}",
-            "intitule": intitule,
-            "formacode": formacode,
-            "certification": certification and {"type": certification[0], "code": certification[1]},
-        },
-    }
-    taux = 800 + 50 * int(r() * 35)
-    departement = _pick(r, _DEPARTEMENTS_SESSION)
-    return _Action(parts, _ENCODE(parts)[1:-1], int(hours * 100), days, taux, departement)
-
-
-def _build_actions() -> tuple[_Action, ...]:
-    # Fixed seed: the reference data is the same for every generated file.
-    rng = random.Random(2019)  # noqa: S311 - synthetic data, no secret
-    organismes = tuple(
-        {"siret": valid_siret(rng), "raison_sociale": _ORGANISMES[i % len(_ORGANISMES)]}
-        for i in range(40)
-    )
-    return tuple(_build_action(rng, n, _pick(rng.random, organismes)) for n in range(300))
-
-
-_ACTIONS = _build_actions()
-
 # --- one dossier ---------------------------------------------------------------------------
 
-# Birth places in NIRs: Corsica (2A/2B since 1976, 20 before), abroad (99 + country), overseas.
-_CORSICA_SHARE = 0.02
-_ABROAD_SHARE = 0.08
-_OVERSEAS_SHARE = 0.02
 _LAST_START_BEFORE_CUTOFF = date(2016, 12, 16)  # entry at most 14 days later: still 2016
 # Whole years in days, rounded against us: the age bounds below hold whatever the leap years.
 _AGE_18_DAYS = 18 * 366
@@ -226,30 +115,6 @@ def _ordinal(iso: str) -> int:
     return date.fromisoformat(iso).toordinal()
 
 
-def _birth_place(r: Callable[[], float], year: int) -> str:
-    """Positions 6-10 of a NIR: department and commune, or 99 and a country."""
-    x = r()
-    if x < _CORSICA_SHARE:
-        department = ("2A" if r() < 0.5 else "2B") if year >= 1976 else "20"
-        return f"{department}{1 + int(r() * 360):03d}"
-    if x < _CORSICA_SHARE + _ABROAD_SHARE:
-        return "99" + _pick(r, _PAYS)
-    if x < _CORSICA_SHARE + _ABROAD_SHARE + _OVERSEAS_SHARE:
-        return f"97{_pick(r, ('1', '2', '3', '4', '6'))}{1 + int(r() * 34):02d}"
-    return f"{_pick(r, _DEPARTEMENTS_NAISSANCE)}{1 + int(r() * 400):03d}"
-
-
-def valid_nir(rng: random.Random, *, sexe: str, date_naissance: date) -> str:
-    """A 15-character NIR agreeing with sex and birth date, with its correct key."""
-    r = rng.random
-    body = (
-        f"{'1' if sexe == 'M' else '2'}{date_naissance.year % 100:02d}"
-        f"{date_naissance.month:02d}{_birth_place(r, date_naissance.year)}"
-        f"{1 + int(r() * 999):03d}"
-    )
-    return body + nir_key(body)
-
-
 def _stagiaire(rng: random.Random, debut: int, fin: int) -> dict[str, Any]:
     r = rng.random
     sexe = "M" if r() < 0.5 else "F"
@@ -258,16 +123,16 @@ def _stagiaire(rng: random.Random, debut: int, fin: int) -> dict[str, Any]:
     birth = date.fromordinal(lo + int(r() * (hi - lo + 1)))
     return {
         "nir": valid_nir(rng, sexe=sexe, date_naissance=birth),
-        "nom_naissance": _pick(r, _NOMS),
-        "prenom": _pick(r, _PRENOMS[sexe]),
+        "nom_naissance": pick(r, NOMS),
+        "prenom": pick(r, PRENOMS[sexe]),
         "date_naissance": birth.isoformat(),
         "sexe": sexe,
-        "niveau_entree": _pick(r, _NIVEAUX),
+        "niveau_entree": pick(r, NIVEAUX),
     }
 
 
 def _new_dossier(
-    rng: random.Random, act: _Action, index: int, debut: int, today: int
+    rng: random.Random, act: Action, index: int, debut: int, today: int
 ) -> dict[str, Any]:
     """A VALIDE dossier, without the action's shared parts (see `_line`)."""
     r = rng.random
@@ -299,23 +164,23 @@ def _new_dossier(
 # --- statut steps: each sets the next state's fields and returns the date it recorded -------
 
 
-def _enter(r: Callable[[], float], d: dict[str, Any], act: _Action, today: int) -> str:
+def _enter(r: Callable[[], float], d: dict[str, Any], act: Action, today: int) -> str:
     debut, fin = _ordinal(d["session"]["date_debut"]), _ordinal(d["session"]["date_fin"])
     d["date_entree"] = day = _day(debut + int(r() * min(15, fin - debut + 1)))
     d["statut"] = "ENTRE"
     return day
 
 
-def _exit(r: Callable[[], float], d: dict[str, Any], act: _Action, today: int) -> str:
+def _exit(r: Callable[[], float], d: dict[str, Any], act: Action, today: int) -> str:
     entree, fin = _ordinal(d["date_entree"]), _ordinal(d["session"]["date_fin"])
-    motif = _pick(r, _MOTIFS_SORTIE)
+    motif = pick(r, MOTIFS_SORTIE)
     day = _day(fin if motif == "FIN_FORMATION" else entree + int(r() * (fin - entree + 1)))
     d["sortie"] = {"date": day, "motif": motif}
     d["statut"] = "SORTI"
     return day
 
 
-def _settle(r: Callable[[], float], d: dict[str, Any], act: _Action, today: int) -> str:
+def _settle(r: Callable[[], float], d: dict[str, Any], act: Action, today: int) -> str:
     day = _day(min(_ordinal(d["sortie"]["date"]) + int(r() * 61), today))
     completed = d["sortie"]["motif"] == "FIN_FORMATION"
     ratio = 0.85 + 0.15 * r() if completed else 0.05 + 0.75 * r()
@@ -332,15 +197,15 @@ def _settle(r: Callable[[], float], d: dict[str, Any], act: _Action, today: int)
     return day
 
 
-def _cancel(r: Callable[[], float], d: dict[str, Any], act: _Action, today: int) -> str:
+def _cancel(r: Callable[[], float], d: dict[str, Any], act: Action, today: int) -> str:
     validation, debut = _ordinal(d["date_validation"]), _ordinal(d["session"]["date_debut"])
     day = _day(validation + int(r() * (debut - validation + 1)))
-    d["annulation"] = {"date": day, "motif": _pick(r, _MOTIFS_ANNULATION)}
+    d["annulation"] = {"date": day, "motif": pick(r, MOTIFS_ANNULATION)}
     d["statut"] = "ANNULE"
     return day
 
 
-_Step = Callable[[Callable[[], float], dict[str, Any], _Action, int], str]
+_Step = Callable[[Callable[[], float], dict[str, Any], Action, int], str]
 _STEPS_TO: dict[str, tuple[_Step, ...]] = {
     "VALIDE": (),
     "ENTRE": (_enter,),
@@ -357,16 +222,16 @@ def _date_maj(r: Callable[[], float], latest: str, version: int) -> str:
     return f"{latest}T{8 + min(version, 14):02d}:{int(r() * 60):02d}:00{offset}"
 
 
-_Dossier = tuple[dict[str, Any], _Action]
+_Dossier = tuple[dict[str, Any], Action]
 
 
 def _dossier(rng: random.Random, index: int, first: int, last: int, today: int) -> _Dossier:
     """A valid dossier in a random statut, its session starting between `first` and `last`."""
     r = rng.random
-    act = _pick(r, _ACTIONS)
+    act = pick(r, ACTIONS)
     d = _new_dossier(rng, act, index, first + int(r() * (last - first + 1)), today)
     latest = d["date_validation"]
-    for step in _STEPS_TO[_pick(r, _STATUTS)]:
+    for step in _STEPS_TO[pick(r, STATUTS)]:
         latest = step(r, d, act, today)
         d["version"] += 1
     if r() < 0.2:  # a correction made without a change of statut
@@ -379,7 +244,7 @@ def _sendable_dossier(rng: random.Random, index: int, today: date) -> _Dossier:
     return _dossier(rng, index, CUTOFF.toordinal(), today.toordinal(), today.toordinal())
 
 
-def _complete(d: dict[str, Any], act: _Action) -> dict[str, Any]:
+def _complete(d: dict[str, Any], act: Action) -> dict[str, Any]:
     """The whole snapshot: `d` plus copies of the action's shared parts, safe to change."""
     action = act.parts["action"]
     certification = action["certification"] and dict(action["certification"])
@@ -390,21 +255,21 @@ def _complete(d: dict[str, Any], act: _Action) -> dict[str, Any]:
 
 
 def _json_or_null(value: Any) -> str:
-    return "null" if value is None else _ENCODE(value)
+    return "null" if value is None else ENCODE(value)
 
 
 def _quoted_or_null(value: str | None) -> str:
     return "null" if value is None else f'"{value}"'
 
 
-def _line(d: dict[str, Any], act: _Action) -> str:
+def _line(d: dict[str, Any], act: Action) -> str:
     """The JSON line of a dossier: by hand, twice as fast as `json` on the hot path.
 
     Safe because every string here is ours and needs no escaping (a test compares with
     `json.loads`); a dossier that a variant completed and changed goes through `json`.
     """
     if "programme" in d:
-        return _ENCODE(d)
+        return ENCODE(d)
     st, se = d["stagiaire"], d["session"]
     return (
         f'{{"id_dossier":"{d["id_dossier"]}","version":{d["version"]},'
@@ -452,7 +317,7 @@ def _variant(rng: random.Random, kind: LineKind, index: int, today: date) -> _Do
         case LineKind.SENDABLE | LineKind.LATER_VERSION if rng.random() < SPACED_NIR_SHARE:
             stagiaire["nir"] = _spaced(stagiaire["nir"])
         case LineKind.EXCLUDED_CATEGORY:
-            dispositif, categorie = _pick(rng.random, _EXCLUDED_PROGRAMMES)
+            dispositif, categorie = pick(rng.random, EXCLUDED_PROGRAMMES)
             # Mostly flagged for AGORA all the same: the inconsistency the reports count.
             flagged = rng.random() < 0.7
             _complete(d, act)["programme"].update(
@@ -476,13 +341,13 @@ def _invalid_line(rng: random.Random, index: int, today: date) -> str:
         siret = d["organisme"]["siret"]
         d["organisme"]["siret"] = f"{siret[:13]}{(int(siret[13]) + 1) % 10}"
     elif fault == 1:
-        part, field = _pick(rng.random, (("stagiaire", "prenom"), ("session", "date_debut")))
+        part, field = pick(rng.random, (("stagiaire", "prenom"), ("session", "date_debut")))
         del d[part][field]
     elif fault == 2:
         d["date_validation"] = _day(today.toordinal() + 1 + int(rng.random() * 30))
     else:  # an export cut short
         return f'{{"id_dossier":"{d["id_dossier"]}","version":1,"stagiaire":{{"nom_'
-    return _ENCODE(d)
+    return ENCODE(d)
 
 
 _REMEMBERED_SHARE = 0.1
