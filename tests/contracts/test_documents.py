@@ -19,7 +19,16 @@ from tests.contracts.validate import (
     validate_lot_line,
     validate_request_body,
 )
-from tests.mocks.builders import ANNULATION, ENTREE, SOLDE, SORTIE, changed, creation, ligne
+from tests.mocks.builders import (
+    ANNULATION,
+    ENTREE,
+    SOLDE,
+    SORTIE,
+    changed,
+    creation,
+    ligne,
+    problem,
+)
 
 B = "/agora/v2"
 # Every call of agora-v2.md with the statuses it documents (beyond 401/429/503/5XX).
@@ -79,18 +88,6 @@ def _as_defs(node: Any) -> Any:
     return node
 
 
-def _problem(code: str, status: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": f"urn:agora:v2:probleme:{code}",
-        "title": code,
-        "status": status,
-        "code": code,
-        "detail": "",
-        "erreurs": [],
-        **extra,
-    }
-
-
 def test_the_openapi_document_is_valid_openapi_3_1() -> None:
     assert openapi()["openapi"].startswith("3.1")
     validate(openapi())
@@ -144,16 +141,16 @@ def test_each_problem_schema_pins_its_statuses_and_codes(
 
 def test_conflicts_carry_what_the_bridge_needs() -> None:
     validate_component(
-        "ProblemeDossierExistant", _problem("DOSSIER_EXISTANT", 409, id_agora="AG000000000001")
+        "ProblemeDossierExistant", problem("DOSSIER_EXISTANT", 409, id_agora="AG000000000001")
     )
     with pytest.raises(ContractViolation, match="id_agora"):
-        validate_component("ProblemeDossierExistant", _problem("DOSSIER_EXISTANT", 409))
+        validate_component("ProblemeDossierExistant", problem("DOSSIER_EXISTANT", 409))
     with pytest.raises(ContractViolation, match="dossier"):
         validate_component(
-            "ProblemeTransitionDejaAppliquee", _problem("TRANSITION_DEJA_APPLIQUEE", 409)
+            "ProblemeTransitionDejaAppliquee", problem("TRANSITION_DEJA_APPLIQUEE", 409)
         )
     with pytest.raises(ContractViolation, match="code"):
-        validate_component("ProblemeMetier", _problem("DOSSIER_EXISTANT", 422))
+        validate_component("ProblemeMetier", problem("DOSSIER_EXISTANT", 422))
 
 
 def test_the_lot_line_file_is_the_openapi_lot_line_with_its_definitions() -> None:

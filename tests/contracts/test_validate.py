@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.contracts.validate import ContractViolation, find_operation, validate_response
+from tests.mocks.builders import problem
 
 PROBLEM = "application/problem+json"
 
@@ -29,18 +30,6 @@ def response(
         headers={"content-type": media, **(headers or {})},
         request=httpx.Request(method, f"http://agora.test{path}"),
     )
-
-
-def problem(code: str, status: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": f"urn:agora:v2:probleme:{code}",
-        "title": code,
-        "status": status,
-        "code": code,
-        "detail": "",
-        "erreurs": [],
-        **extra,
-    }
 
 
 def test_paths_resolve_to_their_templates() -> None:

@@ -97,3 +97,16 @@ def ndjson(*lines: dict[str, Any] | str) -> bytes:
     """Lines of a lot: dicts as JSON, strings as they are (blank or broken lines)."""
     texts = (line if isinstance(line, str) else json.dumps(line) for line in lines)
     return ("\n".join(texts) + "\n").encode()
+
+
+def problem(code: str, status: int, **extra: Any) -> dict[str, Any]:
+    """A problem+json body as AGORA writes it."""
+    return {
+        "type": f"urn:agora:v2:probleme:{code}",
+        "title": code,
+        "status": status,
+        "code": code,
+        "detail": "",
+        "erreurs": [],
+        **extra,
+    }
