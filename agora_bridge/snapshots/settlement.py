@@ -7,6 +7,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+# Bounds of the numbers a settlement reads. Hours: `region-input.md` (at most 9,999.99). The
+# spec gives no maximum for the hourly rate: 10,000 € an hour (real rates are tens of euros)
+# keeps every cost under 10^10 cents, exact in a 64-bit integer and any decimal context.
+HEURES_MAX = Decimal("9999.99")
+TAUX_HORAIRE_MAX_CENTS = 1_000_000
+COUT_MAX_CENTS = int(HEURES_MAX * TAUX_HORAIRE_MAX_CENTS)
+
 
 @dataclass(frozen=True, slots=True)
 class Reglement:
