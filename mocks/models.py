@@ -33,6 +33,17 @@ def _positive(value: str) -> str:
     return value
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: object) -> object:
+    # pydantic's own date parsing also reads "0" or "1551657600" as a timestamp; the
+    # contract's Date is YYYY-MM-DD only. A date object passes the strict check below.
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return date.fromisoformat(value)
+    return value
+
+
 def _integral(value: object) -> object:
     # JSON Schema counts 5.0 as an integer; strict pydantic would refuse it.
     return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -40,7 +51,7 @@ def _integral(value: object) -> object:
 
 # Strict: lax pydantic would also take a timestamp or a datetime string for a date, and
 # "5" or true for an integer.
-Date = Annotated[date, Strict()]
+Date = Annotated[date, Strict(), BeforeValidator(_iso_date)]
 Heures = Annotated[str, Field(pattern=r"^[0-9]{1,6}(\.[0-9]{1,2})?$")]
 HeuresPositives = Annotated[Heures, AfterValidator(_positive)]
 Entier = Annotated[int, Strict(), BeforeValidator(_integral)]

@@ -186,6 +186,8 @@ def test_the_mock_refuses_what_the_contract_refuses(name: str, data: st.DataObje
         ("Solde", {**SOLDE, "taux_horaire_cents": "1250"}),
         ("Solde", {**SOLDE, "taux_realisation": True}),
         ("Entree", {"date_entree": 1551657600}),
+        ("Entree", {"date_entree": "0"}),  # pydantic alone reads it as a timestamp
+        ("Entree", {"date_entree": "1551657600"}),
         ("Rectification", {}),
         ("Rectification", {"date_entree": None}),
         ("Recherche", {"reference_financeur": "R", "nir": NIR}),
