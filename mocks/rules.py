@@ -2,8 +2,9 @@
 
 Each function returns every broken rule as an `Erreur`; `ordered` puts them in the order of
 `agora-v2.md` (NIR, SIRET, future dates, date coherence, costs) so that the answer's `code`
-is the first one's. The NIR, SIRET and cost arithmetic are the bridge's own pure rules: AGORA
-and the bridge must agree on them, and the mock stays independent of the bridge's client.
+is the first one's. The NIR and the SIRET are checked with python-stdnum (`identifiants`),
+independently of the bridge's own functions; the cost arithmetic is the bridge's settlement
+module, the one definition of the amounts both sides must compute alike.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from agora_bridge.snapshots.nir import agrees_with_person, body_is_well_formed
 from agora_bridge.snapshots.settlement import cout_pedagogique_cents, taux_realisation
-from agora_bridge.snapshots.siret import is_valid_siret
+from mocks.identifiants import nir_is_valid, siret_is_valid
 from mocks.models import Creation, LigneLot, Solde, Titulaire
 from mocks.problems import (
     COUT_INCOHERENT,
@@ -62,10 +62,7 @@ def ordered(erreurs: list[Erreur]) -> list[Erreur]:
 
 
 def titulaire_errors(titulaire: Titulaire, champ: str = "titulaire") -> list[Erreur]:
-    nir = titulaire.nir
-    if body_is_well_formed(nir) and agrees_with_person(
-        nir, sexe=titulaire.sexe, date_naissance=titulaire.date_naissance
-    ):
+    if nir_is_valid(titulaire.nir, sexe=titulaire.sexe, date_naissance=titulaire.date_naissance):
         return []
     message = "NIR mal formé ou en désaccord avec le sexe ou la date de naissance"
     return [Erreur(f"{champ}.nir", NIR_INVALIDE, message)]
@@ -81,8 +78,9 @@ def future_errors(dates: Iterable[tuple[str, date | None]], today: date) -> list
 
 def creation_errors(creation: Creation, today: date) -> list[Erreur]:
     erreurs = titulaire_errors(creation.titulaire)
-    if not is_valid_siret(creation.organisme.siret):
-        erreurs.append(Erreur("organisme.siret", SIRET_INVALIDE, "clé de contrôle invalide"))
+    if not siret_is_valid(creation.organisme.siret):
+        message = "clé de contrôle du SIRET ou de son SIREN invalide"
+        erreurs.append(Erreur("organisme.siret", SIRET_INVALIDE, message))
     erreurs += future_errors([("date_validation", creation.date_validation)], today)
     if creation.session.date_debut > creation.session.date_fin:
         erreurs.append(Erreur("session.date_fin", DATE_INCOHERENTE, "fin avant le début"))
