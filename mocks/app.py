@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import cast
 
 from fastapi import APIRouter, FastAPI, Request
@@ -15,13 +16,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from agora_bridge.settings import DEMO_AGORA_CLIENT_ID, DEMO_AGORA_CLIENT_SECRET
-from mocks import control, flows
+from mocks import control, flows, headers
 from mocks.auth import parse_form
-from mocks.gateway import API_PREFIX, Gateway
+from mocks.gateway import API_PREFIX, Gateway, allowed_methods
+from mocks.headers import FORM, JSON, NDJSON
 from mocks.idempotency import HEADER, required_key
 from mocks.lots import MAX_BYTES, too_large
 from mocks.problems import (
     INDISPONIBLE,
+    METHODE_NON_AUTORISEE,
     ROUTE_INCONNUE,
     Probleme,
     json_response,
@@ -33,25 +36,35 @@ from mocks.state import Clock, MockState, utc_now
 # The bridge's settings know these values too, to refuse them in production.
 DEMO_CLIENT_ID = DEMO_AGORA_CLIENT_ID
 DEMO_CLIENT_SECRET = DEMO_AGORA_CLIENT_SECRET
-NDJSON = "application/x-ndjson"
 
 router = APIRouter(prefix=API_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Appel:
+    """Who calls, and under which X-Request-Id, once the request's envelope is checked."""
+
+    client_id: str
+    request_id: str | None
 
 
 def mock_of(request: Request) -> MockState:
     return cast(MockState, request.app.state.mock)
 
 
-def client_of(request: Request) -> str:
-    return mock_of(request).tokens.client_of(request.headers.get("authorization"))
-
-
-def request_id(request: Request) -> str | None:
-    return request.headers.get("x-request-id")
+def appel(request: Request, media_type: str | None = None) -> Appel:
+    """The token (401), the X-Request-Id (400), the body's media type (415), in that order."""
+    client_id = mock_of(request).tokens.client_of(request.headers.get("authorization"))
+    request_id = headers.request_id(request.headers.get(headers.REQUEST_ID))
+    if media_type is not None:
+        headers.require_media_type(request.headers.get(headers.CONTENT_TYPE), media_type)
+    return Appel(client_id, request_id)
 
 
 @router.post("/oauth/token")
 async def jeton(request: Request) -> Response:
+    headers.request_id(request.headers.get(headers.REQUEST_ID))
+    headers.require_media_type(request.headers.get(headers.CONTENT_TYPE), FORM)
     token = mock_of(request).tokens.issue(parse_form(await request.body()))
     response = json_response(token)
     response.headers["Cache-Control"] = "no-store"
@@ -60,50 +73,50 @@ async def jeton(request: Request) -> Response:
 
 @router.post("/dossiers/recherche")
 async def rechercher(request: Request) -> Response:
-    client_of(request)
+    appel(request, JSON)
     return json_response(flows.rechercher(mock_of(request), await request.body()))
 
 
 @router.post("/dossiers")
 async def creer(request: Request) -> Response:
-    client_id = client_of(request)
+    call = appel(request, JSON)
     key = required_key(request.headers.get(HEADER))
     created = flows.creer(
         mock_of(request),
-        client_id=client_id,
+        client_id=call.client_id,
         key=key,
         body=await request.body(),
-        request_id=request_id(request),
+        request_id=call.request_id,
     )
     return json_response(created, status=201)
 
 
 @router.get("/dossiers/{id_agora}")
 async def lire(request: Request, id_agora: str) -> Response:
-    client_of(request)
+    appel(request)
     dossier = flows.find(mock_of(request), id_agora)
-    return Response(dossier.to_json_bytes(), media_type="application/json")
+    return Response(dossier.to_json_bytes(), media_type=JSON)
 
 
 @router.patch("/dossiers/{id_agora}")
 async def rectifier(request: Request, id_agora: str) -> Response:
-    client_of(request)
+    call = appel(request, JSON)
     body = await request.body()
     dossier = flows.rectifier(
-        mock_of(request), id_agora=id_agora, body=body, request_id=request_id(request)
+        mock_of(request), id_agora=id_agora, body=body, request_id=call.request_id
     )
     return json_response(dossier)
 
 
 def _transition_route(step: str) -> None:
     async def transition(request: Request, id_agora: str) -> Response:
-        client_of(request)
+        call = appel(request, JSON)
         result = flows.transition(
             mock_of(request),
             id_agora=id_agora,
             step=step,
             body=await request.body(),
-            request_id=request_id(request),
+            request_id=call.request_id,
         )
         return json_response(result)
 
@@ -116,24 +129,24 @@ for _step in flows.TRANSITIONS:
 
 @router.post("/lots")
 async def deposer_lot(request: Request) -> Response:
-    client_id = client_of(request)
+    call = appel(request, NDJSON)
     key = required_key(request.headers.get(HEADER))
     body = await read_at_most(request, MAX_BYTES)
     lot = mock_of(request).lots.submit(
-        client_id=client_id, key=key, body=body, request_id=request_id(request)
+        client_id=call.client_id, key=key, body=body, request_id=call.request_id
     )
     return json_response(lot.receipt(), status=202)
 
 
 @router.get("/lots/{id_lot}")
 async def lire_lot(request: Request, id_lot: str) -> Response:
-    client_of(request)
+    appel(request)
     return json_response(mock_of(request).lots.get(id_lot).summary())
 
 
 @router.get("/lots/{id_lot}/compte-rendu")
 async def compte_rendu(request: Request, id_lot: str) -> Response:
-    client_of(request)
+    appel(request)
     return Response(mock_of(request).lots.compte_rendu(id_lot), media_type=NDJSON)
 
 
@@ -194,9 +207,17 @@ async def _on_problem(_: Request, error: Exception) -> Response:
 
 
 async def _on_http_exception(request: Request, error: Exception) -> Response:
+    """Routing's own answers: an unknown path (404), a method the path does not take (405)."""
     status = cast(StarletteHTTPException, error).status_code
-    detail = f"{request.method} {request.url.path}: pas de telle route"
-    return problem_response(Probleme(status, ROUTE_INCONNUE, detail))
+    if status != 405:
+        detail = f"{request.method} {request.url.path}: pas de telle route"
+        return problem_response(Probleme(status, ROUTE_INCONNUE, detail))
+    # Starlette's own Allow names only the first route of the path: GET, not also PATCH.
+    routes = [*router.routes, *control.router.routes]
+    allow = ", ".join(allowed_methods(routes, request.scope))
+    detail = f"{request.method} non autorisé sur {request.url.path} (autorisé: {allow})"
+    problem = Probleme(405, METHODE_NON_AUTORISEE, detail, headers={"Allow": allow})
+    return problem_response(problem)
 
 
 async def _on_unexpected(_: Request, error: Exception) -> Response:

@@ -269,12 +269,19 @@ def create_final(
     id_lot: str | None,
 ) -> Dossier:
     """The dossier of an accepted lot line, directly in its final state."""
+    steps = [
+        (step, compact(body), target, operation)
+        for step, (_, _, target, operation) in TRANSITIONS.items()
+        if (body := getattr(ligne, step)) is not None
+    ]
+    # Everything that can fail is done: from here on the store only takes what was computed,
+    # so that a line never leaves a dossier half made.
     dossier = state.store.add(ligne)
     dossier.historique.append(Evenement("CREATION", at, request_id, id_lot))
-    for step, (_, _, target, operation) in TRANSITIONS.items():
-        body: Step | None = getattr(ligne, step)
-        if body is not None:
-            set_step(dossier, step, body)
-            dossier.statut = target
-            dossier.historique.append(Evenement(operation, at, request_id, id_lot))
+    for step, stored, target, operation in steps:
+        dossier.steps[step] = stored
+        dossier.statut = target
+        dossier.historique.append(Evenement(operation, at, request_id, id_lot))
+    dossier.date_entree = ligne.entree.date_entree if ligne.entree else None
+    dossier.date_sortie = ligne.sortie.date_sortie if ligne.sortie else None
     return dossier

@@ -12,6 +12,7 @@ from mocks.problems import CLE_IDEMPOTENCE_REUTILISEE, FORMAT_INVALIDE, Erreur, 
 
 KEY_TTL = timedelta(hours=24)
 HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255  # the contract's maxLength
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,14 @@ def raw_fingerprint(route: str, body: bytes) -> bytes:
 
 
 def required_key(value: str | None) -> str:
-    if value:
-        return value
-    erreur = Erreur(HEADER, FORMAT_INVALIDE, "en-tête Idempotency-Key obligatoire")
-    raise Probleme(400, FORMAT_INVALIDE, "Idempotency-Key manquant", erreurs=[erreur])
+    if not value:
+        erreur = Erreur(HEADER, FORMAT_INVALIDE, "en-tête Idempotency-Key obligatoire")
+        raise Probleme(400, FORMAT_INVALIDE, "Idempotency-Key manquant", erreurs=[erreur])
+    if len(value) > MAX_KEY_LENGTH:
+        message = f"au plus {MAX_KEY_LENGTH} caractères"
+        erreur = Erreur(HEADER, FORMAT_INVALIDE, message)
+        raise Probleme(400, FORMAT_INVALIDE, "Idempotency-Key trop long", erreurs=[erreur])
+    return value
 
 
 class IdempotencyKeys:

@@ -22,6 +22,7 @@ from mocks.idempotency import raw_fingerprint
 from mocks.models import LigneLot, final_state_errors, format_errors
 from mocks.problems import (
     FORMAT_INVALIDE,
+    INDISPONIBLE,
     LOT_INCONNU,
     LOT_NON_TRAITE,
     LOT_TROP_VOLUMINEUX,
@@ -134,6 +135,16 @@ def process_line(
     return LineResult(reference, ACCEPTE, dossier.id_agora)
 
 
+def failed_line(line: str, error: Exception) -> LineResult:
+    """A line the mock failed on: rejected, nothing applied, its neighbours go on.
+
+    `INDISPONIBLE`, AGORA's code for its own failure: the line may be sent again. Only the
+    error's type is said: its message could quote the line's personal data.
+    """
+    message = f"erreur du mock sur cette ligne ({type(error).__name__}); rien n'est appliqué"
+    return LineResult(_reference_of(line), REJETE, erreurs=(Erreur("", INDISPONIBLE, message),))
+
+
 def compte_rendu_line(number: int, result: LineResult) -> bytes:
     return dumps(
         {
@@ -220,10 +231,14 @@ class Lots:
     def _apply(self, lot: Lot, lines: list[str]) -> None:
         state = self._state
         at, today = state.clock(), state.today()
-        for line in lines:
-            result = process_line(
-                state, line, at=at, today=today, request_id=lot.request_id, id_lot=lot.id_lot
-            )
+        for number, line in enumerate(lines, len(lot.results) + 1):
+            try:
+                result = process_line(
+                    state, line, at=at, today=today, request_id=lot.request_id, id_lot=lot.id_lot
+                )
+            except Exception as error:  # one line must never stop its lot (issue 6)
+                _log.error("mock.lot.line_failed", extra={"ligne": number, "id_lot": lot.id_lot})
+                result = failed_line(line, error)
             lot.results.append(result)
             lot.counts[result.resultat] += 1
             state.stats.lignes_lot[result.resultat] += 1

@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from agora_bridge.snapshots.settlement import COUT_MAX_CENTS, TAUX_HORAIRE_MAX_CENTS
 from mocks.problems import FORMAT_INVALIDE, Erreur
 
 
@@ -52,7 +53,8 @@ def _integral(value: object) -> object:
 # Strict: lax pydantic would also take a timestamp or a datetime string for a date, and
 # "5" or true for an integer.
 Date = Annotated[date, Strict(), BeforeValidator(_iso_date)]
-Heures = Annotated[str, Field(pattern=r"^[0-9]{1,6}(\.[0-9]{1,2})?$")]
+# At most 4 integer digits: at most HEURES_MAX, 9999.99, the bound of region-input.md.
+Heures = Annotated[str, Field(pattern=r"^[0-9]{1,4}(\.[0-9]{1,2})?$")]
 HeuresPositives = Annotated[Heures, AfterValidator(_positive)]
 Entier = Annotated[int, Strict(), BeforeValidator(_integral)]
 Centimes = Annotated[Entier, Field(ge=0)]
@@ -148,8 +150,9 @@ class Solde(_Body):
     heures_realisees_centre: Heures
     heures_realisees_entreprise: Heures
     taux_realisation: Annotated[Entier, Field(ge=0, le=100)]
-    taux_horaire_cents: Centimes
-    cout_pedagogique_cents: Centimes
+    # Bounded so that every amount is exact in any arithmetic (see settlement.py).
+    taux_horaire_cents: Annotated[Centimes, Field(le=TAUX_HORAIRE_MAX_CENTS)]
+    cout_pedagogique_cents: Annotated[Centimes, Field(le=COUT_MAX_CENTS)]
 
 
 class Annulation(_Body):

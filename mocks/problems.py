@@ -30,8 +30,10 @@ DOSSIER_SOLDE = "DOSSIER_SOLDE"
 CLE_IDEMPOTENCE_REUTILISEE = "CLE_IDEMPOTENCE_REUTILISEE"
 QUOTA_DEPASSE = "QUOTA_DEPASSE"
 INDISPONIBLE = "INDISPONIBLE"
-# Outside the contract: a path or method AGORA does not have.
+MEDIA_TYPE_NON_SUPPORTE = "MEDIA_TYPE_NON_SUPPORTE"
+# Outside the contract: a path AGORA does not have, a method a path does not take.
 ROUTE_INCONNUE = "ROUTE_INCONNUE"
+METHODE_NON_AUTORISEE = "METHODE_NON_AUTORISEE"
 
 TITLES = {
     FORMAT_INVALIDE: "Format invalide",
@@ -53,7 +55,9 @@ TITLES = {
     CLE_IDEMPOTENCE_REUTILISEE: "Clé d'idempotence réutilisée",
     QUOTA_DEPASSE: "Quota dépassé",
     INDISPONIBLE: "Service indisponible",
+    MEDIA_TYPE_NON_SUPPORTE: "Type de média non supporté",
     ROUTE_INCONNUE: "Route inconnue",
+    METHODE_NON_AUTORISEE: "Méthode non autorisée",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, localcontext
 from fractions import Fraction
 
 # Bounds of the numbers a settlement reads. Hours: `region-input.md` (at most 9,999.99). The
@@ -13,6 +13,10 @@ from fractions import Fraction
 HEURES_MAX = Decimal("9999.99")
 TAUX_HORAIRE_MAX_CENTS = 1_000_000
 COUT_MAX_CENTS = int(HEURES_MAX * TAUX_HORAIRE_MAX_CENTS)
+# Exact arithmetic whatever the operands' size: in the default 28-digit context, a rate of
+# 10^28 cents made the quantize raise (issue 6). libmpdec allocates what the digits need, not
+# the precision, so the largest one costs nothing on ordinary amounts.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,9 @@ def taux_realisation(heures_realisees: Decimal, duree_heures: Decimal) -> int:
 
 def cout_pedagogique_cents(heures_centre: Decimal, taux_horaire_cents: int) -> int:
     """Only centre hours are billed (company placement is not); half-up to the cent."""
-    return int((heures_centre * taux_horaire_cents).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    with localcontext(_EXACT):
+        cost = heures_centre * taux_horaire_cents
+        return int(cost.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def reglement(

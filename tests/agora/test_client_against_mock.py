@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -82,7 +83,7 @@ async def test_a_dossier_goes_through_every_flow(mock: RunningMock) -> None:
         assert again.value.dossier is not None
         await client.sortir(id_agora=created.id_agora, sortie=sortie)  # type: ignore[arg-type]
         await client.solder(id_agora=created.id_agora, solde=solde)  # type: ignore[arg-type]
-        dossier = await client.lire(id_agora=created.id_agora, request_id="req-read")
+        dossier = await client.lire(id_agora=created.id_agora, request_id=str(uuid.uuid4()))
     assert dossier.statut.value == "SOLDE"
     found = await control(mock, "GET", "dossiers")
     assert [d["statut"] for d in found] == ["SOLDE"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from agora_bridge.snapshots.settlement import COUT_MAX_CENTS, HEURES_MAX, TAUX_HORAIRE_MAX_CENTS
 from tests.contracts.validate import (
     COMPTE_RENDU_LINE_FILE,
     LOT_LINE_FILE,
@@ -31,20 +33,21 @@ from tests.mocks.builders import (
 )
 
 B = "/agora/v2"
-# Every call of agora-v2.md with the statuses it documents (beyond 401/429/503/5XX).
+# Every call of agora-v2.md with the statuses it documents (beyond 401/429/503/5XX): 400 for
+# every call (a malformed X-Request-Id), 415 for every body in another media type.
 OPERATIONS = {
-    ("post", f"{B}/oauth/token"): {"200", "400"},
-    ("post", f"{B}/dossiers/recherche"): {"200", "400"},
-    ("post", f"{B}/dossiers"): {"201", "400", "409", "422"},
-    ("get", f"{B}/dossiers/{{id_agora}}"): {"200", "404"},
-    ("patch", f"{B}/dossiers/{{id_agora}}"): {"200", "400", "404", "422"},
-    ("post", f"{B}/dossiers/{{id_agora}}/entree"): {"200", "400", "404", "409", "422"},
-    ("post", f"{B}/dossiers/{{id_agora}}/sortie"): {"200", "400", "404", "409", "422"},
-    ("post", f"{B}/dossiers/{{id_agora}}/solde"): {"200", "400", "404", "409", "422"},
-    ("post", f"{B}/dossiers/{{id_agora}}/annulation"): {"200", "400", "404", "409", "422"},
-    ("post", f"{B}/lots"): {"202", "400", "413", "422"},
-    ("get", f"{B}/lots/{{id_lot}}"): {"200", "404"},
-    ("get", f"{B}/lots/{{id_lot}}/compte-rendu"): {"200", "404", "409"},
+    ("post", f"{B}/oauth/token"): {"200", "400", "415"},
+    ("post", f"{B}/dossiers/recherche"): {"200", "400", "415"},
+    ("post", f"{B}/dossiers"): {"201", "400", "409", "415", "422"},
+    ("get", f"{B}/dossiers/{{id_agora}}"): {"200", "400", "404"},
+    ("patch", f"{B}/dossiers/{{id_agora}}"): {"200", "400", "404", "415", "422"},
+    ("post", f"{B}/dossiers/{{id_agora}}/entree"): {"200", "400", "404", "409", "415", "422"},
+    ("post", f"{B}/dossiers/{{id_agora}}/sortie"): {"200", "400", "404", "409", "415", "422"},
+    ("post", f"{B}/dossiers/{{id_agora}}/solde"): {"200", "400", "404", "409", "415", "422"},
+    ("post", f"{B}/dossiers/{{id_agora}}/annulation"): {"200", "400", "404", "409", "415", "422"},
+    ("post", f"{B}/lots"): {"202", "400", "413", "415", "422"},
+    ("get", f"{B}/lots/{{id_lot}}"): {"200", "400", "404"},
+    ("get", f"{B}/lots/{{id_lot}}/compte-rendu"): {"200", "400", "404", "409"},
 }
 CODES_BY_STATUS = {
     "ProblemeFormatInvalide": ({400}, {"FORMAT_INVALIDE"}),
@@ -69,6 +72,7 @@ CODES_BY_STATUS = {
             "CLE_IDEMPOTENCE_REUTILISEE",
         },
     ),
+    "ProblemeMediaTypeNonSupporte": ({415}, {"MEDIA_TYPE_NON_SUPPORTE"}),
     "ProblemeQuota": ({429}, {"QUOTA_DEPASSE"}),
     "ProblemeIndisponible": ({500, 502, 503, 504}, {"INDISPONIBLE"}),
 }
@@ -137,6 +141,18 @@ def test_each_problem_schema_pins_its_statuses_and_codes(
     narrowing = openapi()["components"]["schemas"][schema]["allOf"][1]["properties"]
     assert set(narrowing["status"]["enum"]) == statuses
     assert set(narrowing["code"]["enum"]) == codes
+
+
+def test_the_amounts_have_the_documented_maxima_of_the_settlement_rules() -> None:
+    schemas = openapi()["components"]["schemas"]
+    assert schemas["TauxHoraireCents"]["maximum"] == TAUX_HORAIRE_MAX_CENTS
+    assert schemas["CoutCents"]["maximum"] == COUT_MAX_CENTS
+    validate_component("Heures", str(HEURES_MAX))
+    with pytest.raises(ContractViolation):
+        validate_component("Heures", str(HEURES_MAX + Decimal("0.01")))
+    solde = schemas["Solde"]["properties"]
+    assert solde["taux_horaire_cents"] == {"$ref": "#/components/schemas/TauxHoraireCents"}
+    assert solde["cout_pedagogique_cents"] == {"$ref": "#/components/schemas/CoutCents"}
 
 
 def test_conflicts_carry_what_the_bridge_needs() -> None:

@@ -185,6 +185,12 @@ def test_the_mock_refuses_what_the_contract_refuses(name: str, data: st.DataObje
         ("Solde", {**SOLDE, "taux_horaire_cents": 1250.0}),  # JSON Schema's integer
         ("Solde", {**SOLDE, "taux_horaire_cents": "1250"}),
         ("Solde", {**SOLDE, "taux_realisation": True}),
+        ("Solde", {**SOLDE, "taux_horaire_cents": 1_000_000}),
+        ("Solde", {**SOLDE, "taux_horaire_cents": 1_000_001}),
+        ("Solde", {**SOLDE, "cout_pedagogique_cents": 9_999_990_001}),
+        ("Solde", {**SOLDE, "heures_realisees_centre": "9999.99"}),
+        ("Solde", {**SOLDE, "heures_realisees_centre": "10000"}),
+        ("Solde", {**SOLDE, "heures_realisees_centre": "01000"}),
         ("Entree", {"date_entree": 1551657600}),
         ("Entree", {"date_entree": "0"}),  # pydantic alone reads it as a timestamp
         ("Entree", {"date_entree": "1551657600"}),

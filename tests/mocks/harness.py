@@ -17,6 +17,7 @@ import httpx
 from fastapi import FastAPI
 
 from mocks.app import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, create_app
+from mocks.headers import NDJSON
 from mocks.state import MockState
 from tests.contracts.validate import find_operation, validate_response
 from tests.mocks.builders import NOW, PATH_TO, STEP_BODIES
@@ -75,12 +76,18 @@ class Agora:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """`/agora/v2` + path, with the token, a fresh X-Request-Id and the key if given."""
+        """`/agora/v2` + path, with the token, a fresh X-Request-Id and the key if given.
+
+        Raw `content` goes as the route's media type (NDJSON for `/lots`, else JSON), as
+        `json=` does, unless `headers` give a Content-Type.
+        """
         request_id = str(uuid.uuid4())
         self.request_ids.append(request_id)
         sent = {"Authorization": f"Bearer {self.token}", "X-Request-Id": request_id}
         if key is not None:
             sent["Idempotency-Key"] = key
+        if content is not None:
+            sent["Content-Type"] = NDJSON if path == "/lots" else "application/json"
         sent.update(headers or {})
         return await self.client.request(
             method, f"/agora/v2{path}", json=json, content=content, headers=sent

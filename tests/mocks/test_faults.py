@@ -20,6 +20,8 @@ from mocks.server import RunningMock, running_mock
 from tests.mocks.builders import ENTREE, creation
 from tests.mocks.harness import TOKEN_FORM, Agora, agora_mock, check_contract
 
+LOST_REQUEST_ID = "9b1f3c1e-0000-4000-8000-00000000105e"
+
 
 async def dossiers(agora: Agora) -> int:
     count: int = (await agora.stats())["dossiers"]
@@ -157,13 +159,13 @@ async def test_a_lost_response_applies_the_operation_then_drops_the_connection(
 ) -> None:
     mock, client = served
     await client.put("/__mock__/faults", json={"seed": 1, "lost_response_rate": 1})
-    headers = {"Idempotency-Key": "k", "X-Request-Id": "9b1f3c1e-lost"}
+    headers = {"Idempotency-Key": "k", "X-Request-Id": LOST_REQUEST_ID}
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         await client.post("/agora/v2/dossiers", json=creation("R-1"), headers=headers)
     await client.put("/__mock__/faults", json={})
     listed = (await client.get("/__mock__/dossiers")).text.splitlines()
     assert len(listed) == 1
-    assert '"request_id":"9b1f3c1e-lost"' in listed[0]
+    assert f'"request_id":"{LOST_REQUEST_ID}"' in listed[0]
     stats = (await client.get("/__mock__/stats")).json()
     assert stats["requetes"]["POST /agora/v2/dossiers perdue"] == 1
     # The retry with the same key replays the creation the client never saw.

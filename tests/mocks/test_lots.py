@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import date
 from typing import Any
 
 import pytest
 
+from mocks import lots
 from mocks.lots import MAX_BYTES, MAX_LINES
+from mocks.models import LigneLot
+from mocks.problems import Erreur
+from mocks.rules import ligne_errors
 from tests.contracts.validate import validate_compte_rendu_line, validate_lot_line
 from tests.mocks.builders import SOLDE, changed, creation, ligne, ndjson
 from tests.mocks.harness import Agora, agora_mock
@@ -140,6 +145,40 @@ async def test_a_line_breaking_a_rule_is_rejected_with_its_code(
     [result] = await compte_rendu(agora, receipt["id_lot"])
     assert (result["resultat"], result["erreurs"][0]["code"]) == ("REJETE", code)
     assert (await agora.stats())["dossiers"] == 0
+
+
+async def test_an_amount_over_the_maximum_rejects_its_line_only(agora: Agora) -> None:
+    # 10^28 cents an hour stopped the whole lot before issue 6 (the cost overflowed).
+    huge = {**ligne("R-2", "SOLDE"), "solde": {**SOLDE, "taux_horaire_cents": 10**28}}
+    receipt = await post_lot(agora, ndjson(ligne("R-1", "SOLDE"), huge, ligne("R-3")))
+    lines = await compte_rendu(agora, receipt["id_lot"])
+    assert [line["resultat"] for line in lines] == ["ACCEPTE", "REJETE", "ACCEPTE"]
+    assert lines[1]["erreurs"][0]["code"] == "FORMAT_INVALIDE"
+    lot = (await agora.call("GET", f"/lots/{receipt['id_lot']}")).json()
+    assert (lot["statut"], lot["nb_acceptees"], lot["nb_rejetees"]) == ("TRAITE", 2, 1)
+
+
+async def test_a_line_the_mock_fails_on_is_rejected_and_its_neighbours_applied(
+    agora: Agora, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing_on_r2(ligne_lot: LigneLot, today: date) -> list[Erreur]:
+        if ligne_lot.reference_financeur == "R-2":
+            raise ArithmeticError("an unforeseen failure")
+        return ligne_errors(ligne_lot, today)
+
+    monkeypatch.setattr(lots, "ligne_errors", failing_on_r2)
+    body = ndjson(ligne("R-1", "SOLDE"), ligne("R-2", "SOLDE"), ligne("R-3", "ANNULE"))
+    receipt = await post_lot(agora, body)
+    lines = await compte_rendu(agora, receipt["id_lot"])
+    assert [line["resultat"] for line in lines] == ["ACCEPTE", "REJETE", "ACCEPTE"]
+    assert lines[1]["reference_financeur"] == "R-2"
+    assert [erreur["code"] for erreur in lines[1]["erreurs"]] == ["INDISPONIBLE"]
+    assert "ArithmeticError" in lines[1]["erreurs"][0]["message"]
+    lot = (await agora.call("GET", f"/lots/{receipt['id_lot']}")).json()
+    assert (lot["statut"], lot["nb_acceptees"], lot["nb_rejetees"]) == ("TRAITE", 2, 1)
+    assert [d.reference_financeur for d in agora.state.store] == ["R-1", "R-3"]
+    logged = [record for record in caplog.records if record.msg == "mock.lot.line_failed"]
+    assert [record.__dict__["ligne"] for record in logged] == [2]
 
 
 async def test_the_same_key_returns_the_same_lot(agora: Agora) -> None:

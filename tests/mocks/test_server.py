@@ -97,7 +97,11 @@ async def test_a_lot_over_16_mib_gets_its_413_over_http() -> None:
     # The mock reads the body to the end, so that the client gets the answer, not a reset.
     async with running_mock() as mock, httpx.AsyncClient(base_url=mock.url, timeout=30) as client:
         token = (await client.post("/agora/v2/oauth/token", data=TOKEN_FORM)).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}", "Idempotency-Key": "k"}
+        headers = {
+            "Authorization": f"Bearer {token['access_token']}",
+            "Idempotency-Key": "k",
+            "Content-Type": "application/x-ndjson",
+        }
         body = json.dumps(ligne("R-1")).encode() + b" " * MAX_BYTES
         response = await client.post("/agora/v2/lots", content=body, headers=headers)
         assert (response.status_code, response.json()["code"]) == (413, "LOT_TROP_VOLUMINEUX")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agora_bridge.snapshots.settlement import COUT_MAX_CENTS, HEURES_MAX, TAUX_HORAIRE_MAX_CENTS
 from tests.mocks.builders import ANNULATION, ENTREE, SORTIE, STEP_BODIES, creation
 from tests.mocks.harness import Agora
 
@@ -82,3 +83,49 @@ async def test_a_malformed_transition_is_400(agora: Agora, step: str) -> None:
     body = {**STEP_BODIES[step], "inconnu": True}
     response = await agora.call("POST", f"/dossiers/{id_agora}/{step}", body)
     assert response.status_code == 400
+
+
+def solde(centre: str, rate: int, cost: int, entreprise: str = "0") -> dict[str, object]:
+    """A settlement of a dossier of 840 hours (at least 840 done: 100 %)."""
+    return {
+        **STEP_BODIES["solde"],
+        "heures_realisees_centre": centre,
+        "heures_realisees_entreprise": entreprise,
+        "taux_horaire_cents": rate,
+        "cout_pedagogique_cents": cost,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "champs"),
+    [
+        (  # a 500 before issue 6: the cost overflowed the 28-digit decimal context
+            solde("9999.99", 10**28, 99999900 * 10**24),
+            ["taux_horaire_cents", "cout_pedagogique_cents"],
+        ),
+        (
+            solde("840", TAUX_HORAIRE_MAX_CENTS + 1, 840 * (TAUX_HORAIRE_MAX_CENTS + 1)),
+            ["taux_horaire_cents"],
+        ),
+        (solde("840", 1250, COUT_MAX_CENTS + 1), ["cout_pedagogique_cents"]),
+        (solde("10000", 1, 10000), ["heures_realisees_centre"]),
+        (solde("840", 1250, 1_050_000, entreprise="10000"), ["heures_realisees_entreprise"]),
+    ],
+)
+async def test_amounts_above_the_documented_maximum_are_400(
+    agora: Agora, body: dict[str, object], champs: list[str]
+) -> None:
+    id_agora = await agora.dossier_in("SORTI", creation())
+    response = await agora.call("POST", f"/dossiers/{id_agora}/solde", body)
+    assert response.status_code == 400
+    assert response.json()["code"] == "FORMAT_INVALIDE"
+    assert [erreur["champ"] for erreur in response.json()["erreurs"]] == champs
+    assert (await agora.get(id_agora))["statut"] == "SORTI"
+
+
+async def test_the_documented_maximum_itself_is_settled(agora: Agora) -> None:
+    id_agora = await agora.dossier_in("SORTI", creation())
+    body = solde(str(HEURES_MAX), TAUX_HORAIRE_MAX_CENTS, COUT_MAX_CENTS, entreprise="9999.99")
+    response = await agora.call("POST", f"/dossiers/{id_agora}/solde", body)
+    assert response.status_code == 200, response.text
+    assert (await agora.get(id_agora))["solde"]["cout_pedagogique_cents"] == COUT_MAX_CENTS

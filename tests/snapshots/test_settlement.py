@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agora_bridge.snapshots.settlement import cout_pedagogique_cents, reglement, taux_realisation
+from agora_bridge.snapshots.settlement import (
+    COUT_MAX_CENTS,
+    TAUX_HORAIRE_MAX_CENTS,
+    cout_pedagogique_cents,
+    reglement,
+    taux_realisation,
+)
 
 # Hours as AGORA receives them: at most 2 decimals, as integer hundredths here.
 hundredths = st.integers(0, 500_000)
@@ -51,3 +57,17 @@ def test_company_hours_count_for_the_rate_but_are_not_billed() -> None:
     assert result.heures_realisees == Decimal("840")
     assert result.taux_realisation == 100
     assert result.cout_pedagogique_cents == 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("centre", "rate", "cost"),
+    [
+        ("9999.99", 10**28, 99999900 * 10**24),  # 10^28: overflowed the default context
+        ("0.01", 10**40 + 50, 10**38 + 1),  # half a cent, 40 digits further, still rounds up
+        ("9999.99", TAUX_HORAIRE_MAX_CENTS, COUT_MAX_CENTS),
+    ],
+)
+def test_the_cost_is_exact_whatever_the_size_of_the_numbers(
+    centre: str, rate: int, cost: int
+) -> None:
+    assert cout_pedagogique_cents(Decimal(centre), rate) == cost
