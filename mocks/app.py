@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from fastapi import APIRouter, FastAPI, Request
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -38,6 +39,25 @@ DEMO_CLIENT_ID = DEMO_AGORA_CLIENT_ID
 DEMO_CLIENT_SECRET = DEMO_AGORA_CLIENT_SECRET
 
 router = APIRouter(prefix=API_PREFIX)
+
+
+class IdAgoraSegment(Convertor[str]):
+    """Any path segment but `recherche`, the search's own resource (POST only).
+
+    So that `PATCH /dossiers/recherche` is a 405 naming POST, not a rectification of a
+    dossier called "recherche". Other malformed ids still reach the routes: 404 DOSSIER_INCONNU.
+    """
+
+    regex = "(?!recherche(?:/|$))[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("id_agora", IdAgoraSegment())
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +111,14 @@ async def creer(request: Request) -> Response:
     return json_response(created, status=201)
 
 
-@router.get("/dossiers/{id_agora}")
+@router.get("/dossiers/{id_agora:id_agora}")
 async def lire(request: Request, id_agora: str) -> Response:
     appel(request)
     dossier = flows.find(mock_of(request), id_agora)
     return Response(dossier.to_json_bytes(), media_type=JSON)
 
 
-@router.patch("/dossiers/{id_agora}")
+@router.patch("/dossiers/{id_agora:id_agora}")
 async def rectifier(request: Request, id_agora: str) -> Response:
     call = appel(request, JSON)
     body = await request.body()
@@ -120,7 +140,7 @@ def _transition_route(step: str) -> None:
         )
         return json_response(result)
 
-    router.add_api_route(f"/dossiers/{{id_agora}}/{step}", transition, methods=["POST"])
+    router.add_api_route(f"/dossiers/{{id_agora:id_agora}}/{step}", transition, methods=["POST"])
 
 
 for _step in flows.TRANSITIONS:

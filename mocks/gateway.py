@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 from collections.abc import Sequence
 
 from starlette.routing import BaseRoute, Match
@@ -61,10 +62,15 @@ def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
     for route in routes:
         match, _ = route.matches(scope)
         if match is Match.FULL:
-            return str(getattr(route, "path", scope["path"]))
+            return _template(route, scope)
         if match is Match.PARTIAL and partial is None:  # the path matches, not the method
             partial = route
-    return str(getattr(partial, "path", scope["path"]))
+    return _template(partial, scope)
+
+
+def _template(route: BaseRoute | None, scope: Scope) -> str:
+    # "{id_agora:id_agora}" (a path convertor) reads "{id_agora}", as the contract writes it.
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", str(getattr(route, "path", scope["path"])))
 
 
 def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:

@@ -132,6 +132,8 @@ async def test_a_json_token_request_is_415(agora: Agora) -> None:
         ("GET", "/dossiers/AG000000000001/entree", "POST"),
         ("POST", "/lots/LT000000000001", "GET"),
         ("GET", "/oauth/token", "POST"),
+        ("PATCH", "/dossiers/recherche", "POST"),  # not a dossier called "recherche"
+        ("GET", "/dossiers/recherche", "POST"),
     ],
 )
 async def test_a_method_the_path_does_not_take_is_405_with_allow(
