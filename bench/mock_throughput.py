@@ -51,6 +51,10 @@ def lot_body(lines: int, prefix: str) -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
+def lot_headers(key: str) -> dict[str, str]:
+    return {"Idempotency-Key": key, "Content-Type": "application/x-ndjson"}
+
+
 async def token(client: httpx.AsyncClient) -> dict[str, str]:
     response = await client.post("/agora/v2/oauth/token", data=TOKEN_FORM)
     response.raise_for_status()
@@ -67,7 +71,7 @@ async def lot_in_process(lines: int, repeat: int) -> tuple[list[float], list[flo
             body = lot_body(lines, f"IN{run}")
             started = time.perf_counter()
             response = await client.post(
-                "/agora/v2/lots", content=body, headers={**headers, "Idempotency-Key": f"in{run}"}
+                "/agora/v2/lots", content=body, headers={**headers, **lot_headers(f"in{run}")}
             )
             response.raise_for_status()
             posted = time.perf_counter()
@@ -121,7 +125,7 @@ async def lot_over_http(client: httpx.AsyncClient, lines: int, repeat: int) -> l
         body = lot_body(lines, f"HTTP{run}")
         started = time.perf_counter()
         response = await client.post(
-            "/agora/v2/lots", content=body, headers={**headers, "Idempotency-Key": f"http{run}"}
+            "/agora/v2/lots", content=body, headers={**headers, **lot_headers(f"http{run}")}
         )
         path = f"/agora/v2/lots/{response.json()['id_lot']}"
         while (await client.get(path, headers=headers)).json()["statut"] != "TRAITE":
