@@ -40,6 +40,8 @@ def test_paths_resolve_to_their_templates() -> None:
     assert found is not None
     assert found[0] == "/agora/v2/dossiers/{id_agora}"
     assert find_operation("DELETE", "/agora/v2/dossiers/AG000000000001") is None
+    # The search's own path, with a method it does not take: not a rectification.
+    assert find_operation("PATCH", "/agora/v2/dossiers/recherche") is None
 
 
 def test_a_conforming_answer_passes() -> None:

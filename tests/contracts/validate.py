@@ -100,11 +100,15 @@ def _templates() -> list[tuple[re.Pattern[str], str]]:
 
 
 def find_operation(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
-    """(path template, operation) of the contract serving `method path`, or None."""
+    """(path template, operation) of the contract serving `method path`, or None.
+
+    The first path that matches decides, whatever the method: `PATCH /dossiers/recherche` is
+    the search's path with a method it does not take, not a rectification.
+    """
     for pattern, template in _templates():
-        operation = openapi()["paths"][template].get(method.lower())
-        if operation is not None and pattern.match(path):
-            return template, operation
+        if pattern.match(path):
+            operation = openapi()["paths"][template].get(method.lower())
+            return None if operation is None else (template, operation)
     return None
 
 
