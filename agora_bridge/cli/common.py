@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.errors import OperatorError
+from agora_bridge.storage import db
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -50,3 +52,14 @@ def run_database_command(main: Coroutine[Any, Any, T]) -> T:
         # (driver and reason) is what an operator needs.
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DatabaseUnavailableError(f"the database failed: {reason}") from error
+
+
+async def in_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one session of a migrated database, then release the engine."""
+    engine = db.make_engine(url)
+    try:
+        await db.assert_at_head(engine)
+        async with db.make_sessionmaker(engine)() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
