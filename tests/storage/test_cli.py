@@ -8,8 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner, Result
 
+from agora_bridge.cli.common import DatabaseUnavailableError, run_database_command
 from agora_bridge.cli.main import app
 from agora_bridge.snapshots.perimeter import SENDABLE
 from agora_bridge.storage.crypto import KeyRing, decode_key
@@ -158,3 +160,17 @@ def test_nir_keys_rotate_reports_the_rows_it_cannot_decrypt(
     )
     for order in (1, 2, 3, 4):
         assert nir(order)[:13] not in result.output
+
+
+def test_a_refused_value_is_named_by_its_class_never_quoted() -> None:
+    class DataException(Exception):
+        sqlstate = "22003"
+
+    async def refused() -> None:
+        orig = DataException("invalid input for query argument $2: 185057800608465")
+        raise DBAPIError("INSERT …", None, orig)
+
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        run_database_command(refused())
+    assert "185057800608465" not in str(caught.value)
+    assert "DataException 22003" in str(caught.value)
