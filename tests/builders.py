@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import json
 from datetime import date
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.nir import nir_key
@@ -14,6 +15,14 @@ NIR_BODY = "1850578006084"  # a man born in May 1985
 NIR = NIR_BODY + nir_key(NIR_BODY)
 SIRET = "73282932000074"
 TODAY = date(2026, 11, 26)
+
+
+class _Absent(Enum):
+    ABSENT = "ABSENT"
+
+
+# A change to ABSENT leaves the key out of the snapshot: absent is not the same as null.
+ABSENT: Final = _Absent.ABSENT
 
 _BASE: dict[str, Any] = {
     "id_dossier": "PDL-2019-0001234",
@@ -78,7 +87,8 @@ _STEPS: dict[str, dict[str, Any]] = {
 
 
 def snapshot_dict(step: str = "VALIDE", /, **changes: Any) -> dict[str, Any]:
-    """A valid snapshot at status `step`; `changes` set dotted paths (`stagiaire.nir`)."""
+    """A valid snapshot at status `step`; `changes` set dotted paths (`stagiaire.nir`), or
+    remove them when the value is `ABSENT`."""
     data = copy.deepcopy(_BASE)
     data.update(copy.deepcopy(_STEPS[step]), statut=step)
     for dotted, value in changes.items():
@@ -86,7 +96,10 @@ def snapshot_dict(step: str = "VALIDE", /, **changes: Any) -> dict[str, Any]:
         node = data
         for part in parents:
             node = node[part]
-        node[leaf] = value
+        if value is ABSENT:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
     return data
 
 

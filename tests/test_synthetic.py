@@ -14,9 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from stdnum.fr import siren as stdnum_siren
+from stdnum.fr import siret as stdnum_siret
 
-from agora_bridge.snapshots.model import Categorie, Snapshot, Statut
+from agora_bridge.snapshots.model import Categorie, Programme, Snapshot, Statut
 from agora_bridge.snapshots.nir import NirVerdict, check_nir, normalise_nir
+from agora_bridge.snapshots.perimeter import interface_agora
 from agora_bridge.snapshots.siret import is_valid_siret
 from agora_bridge.synthetic import (
     BEFORE_CUTOFF_SHARE,
@@ -117,7 +120,7 @@ def test_all_valid_snapshots_are_valid_sendable_and_unique() -> None:
         assert verdict is NirVerdict.VALIDE
         assert is_valid_siret(s.organisme.siret)
         assert s.programme.categorie in IN_PERIMETER
-        assert s.programme.interface_agora
+        assert interface_agora(s.programme)
         assert s.entry_date >= CUTOFF
         assert broken_rules(s) == [], s.id_dossier
         assert required_by_statut(s), s.id_dossier
@@ -133,6 +136,8 @@ def test_all_valid_snapshots_look_like_the_regions() -> None:
     assert all(s.version >= 1 for s in snapshots)
     assert {s.statut for s in snapshots} == set(Statut)
     assert {s.programme.categorie for s in snapshots} == IN_PERIMETER
+    levels_used = {deciding_level(s.programme) for s in snapshots}
+    assert levels_used == {"programme", "consultation", "dispositif"}
     levels = {s.stagiaire.niveau_entree for s in snapshots}
     assert {"IV", "V", "3", "4"} <= levels
     names = {s.stagiaire.prenom for s in snapshots} | {s.stagiaire.nom_naissance for s in snapshots}
@@ -171,7 +176,7 @@ def kind_of(line: str, seen: set[str]) -> str:
     verdict = check_nir(person.nir, sexe=person.sexe, date_naissance=person.date_naissance)
     if s.programme.categorie not in IN_PERIMETER:
         return "EXCLUDED_CATEGORY"
-    if not s.programme.interface_agora:
+    if not interface_agora(s.programme):
         return "INTERFACE_AGORA_OFF"
     if s.entry_date < CUTOFF:
         return "BEFORE_CUTOFF"
@@ -181,6 +186,62 @@ def kind_of(line: str, seen: set[str]) -> str:
 @pytest.fixture(scope="module")
 def realistic() -> list[str]:
     return list(generate(5000, seed=2026, today=TODAY))
+
+
+def deciding_level(programme: Programme) -> str:
+    """Which object's "Interface AGORA" decides (region-input.md), read independently."""
+    if programme.interface_agora is not None:
+        return "programme"
+    if programme.interface_agora_consultation is not None:
+        return "consultation"
+    if programme.interface_agora_dispositif is not None:
+        return "dispositif"
+    return "nowhere"
+
+
+def valid_programmes(lines: list[str]) -> list[tuple[Programme, dict[str, object]]]:
+    """Each valid line's programme, parsed and as written (to tell absent from null)."""
+    programmes = []
+    for line in lines:
+        try:
+            programme = Snapshot.model_validate_json(line).programme
+        except ValidationError:
+            continue
+        programmes.append((programme, json.loads(line)["programme"]))
+    return programmes
+
+
+def test_realistic_attribute_is_decided_on_each_level(realistic: list[str]) -> None:
+    programmes = valid_programmes(realistic)
+    decided = Counter((deciding_level(p), interface_agora(p)) for p, _ in programmes)
+    on = sum(count for (_, value), count in decided.items() if value)
+    # Sendable lines mostly inherit from the dispositif or the consultation, the programme's
+    # own value null.
+    for level, share in (("programme", 0.2), ("consultation", 0.05), ("dispositif", 0.2)):
+        assert decided[level, True] >= share * on, (level, decided)
+    for level in ("programme", "consultation", "dispositif", "nowhere"):
+        assert decided[level, False] > 0, (level, decided)
+    assert decided["nowhere", True] == 0
+    nulls = sum(1 for p, _ in programmes if p.interface_agora is None and interface_agora(p))
+    assert nulls >= 0.4 * on
+
+
+def test_realistic_attribute_levels_look_like_the_regions(realistic: list[str]) -> None:
+    by_dispositif: dict[str, set[bool | None]] = {}
+    written: Counter[str] = Counter()
+    for programme, raw in valid_programmes(realistic):
+        if "interface_agora_dispositif" in raw:
+            value = programme.interface_agora_dispositif
+            by_dispositif.setdefault(programme.dispositif, set()).add(value)
+            written["dispositif null" if value is None else "dispositif set"] += 1
+        else:
+            written["older export"] += 1
+        if programme.interface_agora_consultation is not None:
+            assert programme.consultation is not None  # set on a consultation that exists
+    # The Région sets the attribute on a dispositif once, for all its programmes.
+    assert all(len(values) == 1 for values in by_dispositif.values()), by_dispositif
+    assert {"VISA_METIERS", "ACCES_EVOLUTION", "PREPA_AVENIR"} <= set(by_dispositif)
+    assert min(written["older export"], written["dispositif null"], written["dispositif set"]) > 0
 
 
 def test_realistic_mix_has_each_kind_in_roughly_its_share(realistic: list[str]) -> None:
@@ -273,6 +334,10 @@ def test_valid_siret_passes_luhn(seed: int) -> None:
     siret = valid_siret(random.Random(seed))
     assert len(siret) == 14
     assert is_valid_siret(siret)
+    # python-stdnum, independent of our Luhn: the SIREN (first 9 digits) passes on its own.
+    assert stdnum_siren.is_valid(siret[:9])
+    assert stdnum_siret.is_valid(siret)
+    assert not siret.startswith("356000000")
 
 
 @pytest.mark.parametrize("name", ["dossiers.jsonl", "dossiers.jsonl.gz"])

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.errors import OperatorError
+from agora_bridge.storage import db
+from agora_bridge.storage.db import is_refusal, refusal_cause
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -46,7 +49,25 @@ def run_database_command(main: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(main)
     except (SQLAlchemyError, OSError) as error:
-        # hide_parameters keeps row values out of SQLAlchemy's messages; the first line
-        # (driver and reason) is what an operator needs.
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DatabaseUnavailableError(f"the database failed: {reason}") from error
+        raise DatabaseUnavailableError(f"the database failed: {_reason(error)}") from error
+
+
+def _reason(error: BaseException) -> str:
+    # A refused value's message may quote it (asyncpg: "invalid input for query argument $2:
+    # …"): only its class and SQLSTATE are shown. Otherwise the first line (driver and reason:
+    # connection refused, table missing) is what an operator needs; hide_parameters keeps the
+    # statement's values out of the rest.
+    if is_refusal(error):
+        return f"it refused a value ({refusal_cause(error)})"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+async def in_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one session of a migrated database, then release the engine."""
+    engine = db.make_engine(url)
+    try:
+        await db.assert_at_head(engine)
+        async with db.make_sessionmaker(engine)() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()

@@ -9,6 +9,7 @@ import typer
 from agora_bridge.cli import demo, validate
 from agora_bridge.cli.common import debug_mode, operator_errors
 from agora_bridge.cli.db import db_app
+from agora_bridge.cli.ledger import ledger_app
 from agora_bridge.cli.mock_agora import mock_agora
 from agora_bridge.cli.nir_keys import nir_keys_app
 from agora_bridge.logs import configure_logging
@@ -36,3 +37,4 @@ app.command("mock-agora")(mock_agora)
 app.command()(operator_errors(demo.demo))
 app.add_typer(db_app, name="db")
 app.add_typer(nir_keys_app, name="nir-keys")
+app.add_typer(ledger_app, name="ledger")

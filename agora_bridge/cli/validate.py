@@ -19,6 +19,9 @@ from agora_bridge.snapshots.preflight import PreflightReport, preflight
 from agora_bridge.snapshots.validation import RULES, paris_today
 
 SHOWN_REJECTIONS = 20
+# The attribute is decided across three objects: the table says so, for whoever must fix it.
+INTERFACE_AGORA_LEVELS = "programme, else consultation, else dispositif"
+EXCLUSION_NOTES = {"INTERFACE_AGORA_NON": f" (false or set nowhere: {INTERFACE_AGORA_LEVELS})"}
 
 
 def parse_date(value: str | None) -> date | None:
@@ -78,13 +81,14 @@ def print_table(report: PreflightReport, console: Console) -> None:
     summary.add_row("lines read", f"{report.lignes:,}")
     summary.add_row("[green]sendable[/]", f"{report.envoyables:,}")
     for reason, count in sorted(report.exclus.items()):
-        summary.add_row(f"excluded: {reason}", f"{count:,}")
+        summary.add_row(f"excluded: {reason}{EXCLUSION_NOTES.get(reason, '')}", f"{count:,}")
     for reason, count in sorted(report.retenus.items()):
         summary.add_row(f"[yellow]held: {reason}[/]", f"{count:,}")
     summary.add_row("older versions of a dossier (duplicates)", f"{report.doublons:,}")
     summary.add_row("[red]invalid[/]", f"{report.invalides:,}")
     if report.incoherences:
-        summary.add_row("excluded category flagged Interface AGORA", f"{report.incoherences:,}")
+        label = f"excluded category with Interface AGORA true ({INTERFACE_AGORA_LEVELS})"
+        summary.add_row(label, f"{report.incoherences:,}")
     console.print(summary)
     if report.invalides:
         console.print(_rejections_table(report))

@@ -72,6 +72,8 @@ Name = Annotated[str, Field(min_length=1, max_length=80)]
 Heures = Annotated[Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False)]
 Siret = Annotated[str, AfterValidator(_siret)]
 Cents = Annotated[int, Field(ge=0, strict=True)]
+# The annex's "Interface AGORA" attribute as set on one object; null: not set on that one.
+InterfaceAgora = Annotated[bool | None, Field(strict=True)]
 
 
 class _Part(BaseModel):
@@ -95,7 +97,12 @@ class Programme(_Part):
     dispositif: Text
     consultation: str | None = None
     categorie: Categorie
-    interface_agora: Annotated[bool, Field(strict=True)]
+    # The attribute on the programme, the consultation and the dispositif; which one decides
+    # is a perimeter rule (`perimeter.interface_agora`). The programme's key stays required
+    # (only its type changed); the table marks the two others optional.
+    interface_agora: InterfaceAgora
+    interface_agora_consultation: InterfaceAgora = None
+    interface_agora_dispositif: InterfaceAgora = None
 
 
 class Organisme(_Part):

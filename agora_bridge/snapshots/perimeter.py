@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from agora_bridge.snapshots.model import Categorie, Snapshot
+from agora_bridge.snapshots.model import Categorie, Programme, Snapshot
 from agora_bridge.snapshots.nir import NirVerdict, check_nir
 
 
@@ -32,12 +32,23 @@ class Perimeter:
     categories_exclues: frozenset[Categorie]
 
 
+def interface_agora(programme: Programme) -> bool:
+    """The annex's "Interface AGORA" attribute as decided: the most specific object that sets
+    it (programme, else consultation, else dispositif); set nowhere, it is false."""
+    levels = (
+        programme.interface_agora,
+        programme.interface_agora_consultation,
+        programme.interface_agora_dispositif,
+    )
+    return next((level for level in levels if level is not None), False)
+
+
 def exclusion_reason(snapshot: Snapshot, perimeter: Perimeter, *, since: date | None) -> str | None:
     """The first applicable exclusion, in the order the reports count them."""
     programme = snapshot.programme
     if programme.categorie in perimeter.categories_exclues:
         return f"CATEGORIE_{programme.categorie.value}"
-    if not programme.interface_agora:
+    if not interface_agora(programme):
         return "INTERFACE_AGORA_NON"
     if since is not None and snapshot.entry_date < since:
         return "AVANT_REPRISE"
@@ -57,6 +68,7 @@ def classify(snapshot: Snapshot, perimeter: Perimeter, *, since: date | None) ->
 
 
 def is_inconsistent(snapshot: Snapshot, perimeter: Perimeter) -> bool:
-    """An excluded category flagged `interface_agora`: excluded, and reported as an anomaly."""
+    """An excluded category whose decided attribute is true: excluded, and reported as an
+    anomaly."""
     programme = snapshot.programme
-    return programme.interface_agora and programme.categorie in perimeter.categories_exclues
+    return programme.categorie in perimeter.categories_exclues and interface_agora(programme)

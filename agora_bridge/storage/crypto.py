@@ -126,6 +126,11 @@ class NirCrypto:
     def newest_key_id(self) -> str:
         return self._key_ring.newest_id
 
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """Every configured key id, newest first: the ciphertexts this ring can open."""
+        return tuple(key_id for key_id, _ in self._key_ring.keys)
+
     def encrypt(self, nir: str, *, aad: bytes) -> tuple[str, bytes]:
         """(key id, nonce + ciphertext + tag) under the newest key."""
         key_id = self.newest_key_id

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -40,6 +41,9 @@ _ASYNC_SCHEMES = {
 }
 # Long enough for a backfill batch to commit; a write waiting longer than this is a real problem.
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+# PostgreSQL SQLSTATE classes of a statement refused for the values it carries: data exception
+# (a NUL in jsonb, a number out of range), integrity constraint, program limit (too large).
+_REFUSAL_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
 
 
 class DatabaseNotMigratedError(OperatorError):
@@ -103,6 +107,28 @@ def _sqlite_begin(connection: Connection) -> None:
     # AUTOCOMMIT connections are left alone: checkpoints and VACUUM refuse a transaction.
     if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_refusal(error: BaseException) -> bool:
+    """The database refused the values of one statement: the same values would be refused
+    again, other statements still go through. A database that fails (connection lost, locked,
+    schema missing) is not a refusal: every line would be refused in turn."""
+    if isinstance(error, OverflowError):
+        return True  # sqlite3 cannot bind an integer beyond 64 bits
+    if not isinstance(error, DBAPIError) or error.connection_invalidated:
+        return False
+    if isinstance(error, IntegrityError | DataError):
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _REFUSAL_SQLSTATE_CLASSES
+
+
+def refusal_cause(error: BaseException) -> str:
+    """The driver's error class and SQLSTATE: never its message, which may quote a value."""
+    driver_error = getattr(error, "orig", None) or error
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    name = type(driver_error).__name__
+    return f"{name} {sqlstate}" if isinstance(sqlstate, str) else name
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

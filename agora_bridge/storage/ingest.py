@@ -1,7 +1,9 @@
 """Ingest snapshots: validate, classify and store each one, batch by batch.
 
 The same semantics serve the `import` command, the demo and (later) the ingest API: one bad
-line never stops the others, and a rejected line is reported with its number and rules.
+line never stops the others, and a rejected line is reported with its number and rules. That
+holds for a line the database refuses too, whatever the reason (a NUL that PostgreSQL's jsonb
+refuses, a number beyond 64 bits...): it is rejected `REFUS_BASE` and its batch is stored.
 """
 
 from __future__ import annotations
@@ -12,15 +14,34 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.logs import get_logger
-from agora_bridge.snapshots.perimeter import Perimeter, classify
-from agora_bridge.snapshots.validation import Rejection, parse_line
+from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.perimeter import Classification, Perimeter, classify
+from agora_bridge.snapshots.validation import FieldError, Rejection, parse_line
 from agora_bridge.storage.crypto import NirCrypto
+from agora_bridge.storage.db import is_refusal, refusal_cause
 from agora_bridge.storage.dossiers import StoreOutcome, store_snapshot
 
 log = get_logger(__name__)
+
+# Not a rule of the input: the database would not store the line. The log names the driver's
+# error class and SQLSTATE; no report carries the value.
+REFUS_BASE = FieldError("ligne", "REFUS_BASE")
+# What a database refusal can raise: SQLAlchemy's errors, and sqlite3's OverflowError, which
+# SQLAlchemy does not wrap. `is_refusal` tells a refusal from a failing database.
+_DATABASE_ERRORS = (SQLAlchemyError, OverflowError)
+# The report lists this many rejected lines (an ingest API request holds at most 1,000
+# snapshots); the log has every one.
+LISTED_REJECTIONS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedLine:
+    ligne: int
+    rejection: Rejection
 
 
 @dataclass
@@ -28,6 +49,16 @@ class IngestReport:
     outcomes: Counter[str] = field(default_factory=Counter)  # ACCEPTE, IGNORE_…, REJETE
     # Accepted snapshots by classification: `ENVOYABLE`, `EXCLU:<reason>`, `RETENU:<reason>`.
     classes: Counter[str] = field(default_factory=Counter)
+    rejected: list[RejectedLine] = field(default_factory=list)  # the first LISTED_REJECTIONS
+
+    def reject(self, ligne: int, rejection: Rejection) -> None:
+        self.outcomes["REJETE"] += 1
+        if len(self.rejected) < LISTED_REJECTIONS:
+            self.rejected.append(RejectedLine(ligne, rejection))
+        codes = [f"{e.champ}:{e.code}" for e in rejection.erreurs]
+        log.info(
+            "ingest.line.rejected", ligne=ligne, id_dossier=rejection.id_dossier, erreurs=codes
+        )
 
 
 @dataclass(frozen=True)
@@ -40,6 +71,13 @@ class Ingestion:
     crypto: NirCrypto
 
 
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    ligne: int
+    snapshot: Snapshot
+    classification: Classification
+
+
 async def ingest_lines(
     session_maker: async_sessionmaker[AsyncSession],
     lines: Iterable[tuple[int, bytes]],
@@ -47,32 +85,87 @@ async def ingest_lines(
     *,
     batch_size: int = 500,
 ) -> IngestReport:
-    """Store each valid line, one transaction a batch: a crash loses at most the batch in
-    flight, never acknowledged, and importing it again is harmless (versions decide)."""
+    """Parse and store each line (see `ingest_parsed`)."""
+    parsed = ((number, parse_line(line, today=ingestion.today)) for number, line in lines)
+    return await ingest_parsed(session_maker, parsed, ingestion, batch_size=batch_size)
+
+
+async def ingest_parsed(
+    session_maker: async_sessionmaker[AsyncSession],
+    items: Iterable[tuple[int, Snapshot | Rejection]],
+    ingestion: Ingestion,
+    *,
+    batch_size: int = 500,
+) -> IngestReport:
+    """Store each valid snapshot, one transaction a batch: a crash loses at most the batch in
+    flight, never acknowledged, and importing it again is harmless (versions decide). Outcomes
+    are counted once their batch is committed."""
     report = IngestReport()
-    iterator = iter(lines)
+    iterator = iter(items)
     while batch := list(islice(iterator, batch_size)):
-        async with session_maker() as session, session.begin():
-            for number, line in batch:
-                await _ingest_one(session, number, line, ingestion, report)
+        valid = [_classified(ligne, result, ingestion, report) for ligne, result in batch]
+        stored = [item for item in valid if item is not None]
+        outcomes = await _store_batch(session_maker, stored, ingestion)
+        for item, outcome in zip(stored, outcomes, strict=True):
+            _record(report, item, outcome)
         log.info("ingest.batch.stored", lines=len(batch), **report.outcomes)
     return report
 
 
-async def _ingest_one(
-    session: AsyncSession, number: int, line: bytes, ingestion: Ingestion, report: IngestReport
-) -> None:
-    result = parse_line(line, today=ingestion.today)
+def _classified(
+    ligne: int, result: Snapshot | Rejection, ingestion: Ingestion, report: IngestReport
+) -> _Valid | None:
     if isinstance(result, Rejection):
-        report.outcomes["REJETE"] += 1
-        codes = [f"{e.champ}:{e.code}" for e in result.erreurs]
-        log.info("ingest.line.rejected", ligne=number, id_dossier=result.id_dossier, erreurs=codes)
+        report.reject(ligne, result)
+        return None
+    return _Valid(ligne, result, classify(result, ingestion.perimeter, since=None))
+
+
+def _record(report: IngestReport, item: _Valid, outcome: StoreOutcome | None) -> None:
+    if outcome is None:
+        report.reject(item.ligne, Rejection(item.snapshot.id_dossier, (REFUS_BASE,)))
         return
-    classification = classify(result, ingestion.perimeter, since=None)
-    outcome = await store_snapshot(
-        session, result, classification, ingestion.crypto, now=ingestion.now
-    )
     report.outcomes[outcome.value] += 1
     if outcome is StoreOutcome.ACCEPTE:
+        classification = item.classification
         motif = f":{classification.motif}" if classification.motif else ""
         report.classes[classification.classement.value + motif] += 1
+
+
+async def _store_batch(
+    session_maker: async_sessionmaker[AsyncSession], items: list[_Valid], ingestion: Ingestion
+) -> list[StoreOutcome | None]:
+    """Every item in one transaction, without a savepoint: the path of nearly every batch.
+    When the database refuses an item, the batch is rolled back and stored again item by
+    item, each under a savepoint, and only the refused ones (None) are left out."""
+    if not items:
+        return []
+    try:
+        async with session_maker() as session, session.begin():
+            return [await _store(session, item, ingestion) for item in items]
+    except _DATABASE_ERRORS as error:
+        if not is_refusal(error):
+            raise
+        log.warning("ingest.batch.refused", lines=len(items), cause=refusal_cause(error))
+    async with session_maker() as session, session.begin():
+        return [await _store_alone(session, item, ingestion) for item in items]
+
+
+async def _store_alone(
+    session: AsyncSession, item: _Valid, ingestion: Ingestion
+) -> StoreOutcome | None:
+    try:
+        async with session.begin_nested():
+            return await _store(session, item, ingestion)
+    except _DATABASE_ERRORS as error:
+        if not is_refusal(error):
+            raise
+        id_dossier, cause = item.snapshot.id_dossier, refusal_cause(error)
+        log.warning("ingest.line.refused", ligne=item.ligne, id_dossier=id_dossier, cause=cause)
+        return None
+
+
+async def _store(session: AsyncSession, item: _Valid, ingestion: Ingestion) -> StoreOutcome:
+    return await store_snapshot(
+        session, item.snapshot, item.classification, ingestion.crypto, now=ingestion.now
+    )

@@ -95,3 +95,25 @@ class Dossier(Base):
     versions_ignorees: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LedgerEntry(Base):
+    """The audit ledger: append-only, each entry chained to the one before by its hash.
+
+    Structured fields only, no free text: nothing here can carry a NIR, a name or a birth date.
+    """
+
+    __tablename__ = "ledger_entry"
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    id_dossier: Mapped[str | None] = mapped_column(String(64), index=True)
+    version: Mapped[int | None] = mapped_column(BigInteger)
+    operation: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(36))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str | None] = mapped_column(String(64))
+    body_digest: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 from agora_bridge.synthetic.catalogue import ACTIONS, ENCODE, Action
 from agora_bridge.synthetic.identity import valid_nir, valid_siret
+from agora_bridge.synthetic.interface_agora import set_interface_agora
 from agora_bridge.synthetic.reference import (
     EXCLUDED_PROGRAMMES,
     MOTIFS_ANNULATION,
@@ -47,7 +48,7 @@ __all__ = [
 
 # Shares of the realistic mix, per line; the rest (about 85 %) are plain sendable snapshots.
 EXCLUDED_CATEGORY_SHARE = 0.03  # an excluded category (SANITAIRE_SOCIAL, VAE...)
-INTERFACE_AGORA_OFF_SHARE = 0.02  # in-perimeter category, programme's attribute false
+INTERFACE_AGORA_OFF_SHARE = 0.02  # in-perimeter category, attribute decided false or unset
 BEFORE_CUTOFF_SHARE = 0.05  # entry in 2016: AVANT_REPRISE for the backfill
 NIR_ABSENT_SHARE = 0.01  # stagiaire.nir null
 NIR_INVALID_SHARE = 0.01  # wrong key
@@ -320,12 +321,11 @@ def _variant(rng: random.Random, kind: LineKind, index: int, today: date) -> _Do
             dispositif, categorie = pick(rng.random, EXCLUDED_PROGRAMMES)
             # Mostly flagged for AGORA all the same: the inconsistency the reports count.
             flagged = rng.random() < 0.7
-            _complete(d, act)["programme"].update(
-                code=f"PRG-{dispositif}", dispositif=dispositif, categorie=categorie
-            )
-            d["programme"]["interface_agora"] = flagged
+            programme = _complete(d, act)["programme"]
+            programme.update(code=f"PRG-{dispositif}", dispositif=dispositif, categorie=categorie)
+            set_interface_agora(programme, rng.random, on=flagged)
         case LineKind.INTERFACE_AGORA_OFF:
-            _complete(d, act)["programme"]["interface_agora"] = False
+            set_interface_agora(_complete(d, act)["programme"], rng.random, on=False)
         case LineKind.NIR_ABSENT:
             stagiaire["nir"] = None
         case LineKind.NIR_INVALID:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agora_bridge.synthetic.identity import valid_siret
+from agora_bridge.synthetic.interface_agora import interface_agora_levels
 from agora_bridge.synthetic.reference import (
     CATALOGUE,
     DEPARTEMENTS_SESSION,
@@ -36,13 +37,15 @@ def _build_action(rng: random.Random, number: int, organisme: dict[str, Any]) ->
     r = rng.random
     intitule, formacode, certification, categorie, hours, days = pick(r, CATALOGUE)
     dispositif = pick(r, DISPOSITIFS[categorie])
+    consultation = None if r() < 0.2 else f"{2016 + int(r() * 9)}-FORM-{number:03d}"
+    levels = interface_agora_levels(r, on=True, dispositif=dispositif, consultation=consultation)
     parts = {
         "programme": {
             "code": f"PRG-{dispositif}",
             "dispositif": dispositif,
-            "consultation": None if r() < 0.2 else f"{2016 + int(r() * 9)}-FORM-{number:03d}",
+            "consultation": consultation,
             "categorie": categorie,
-            "interface_agora": True,
+            **levels,
         },
         "organisme": organisme,
         "action": {

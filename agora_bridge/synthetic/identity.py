@@ -17,12 +17,16 @@ _OVERSEAS_SHARE = 0.02
 
 
 def valid_siret(rng: random.Random) -> str:
-    """14 digits passing the Luhn check (never a La Poste number, which has its own rule)."""
-    body = f"{1 + int(rng.random() * 9)}{int(rng.random() * 10**12):012d}"
-    if body.startswith("356000000"):
-        body = "4" + body[1:]
-    check = (10 - luhn_sum(body + "0") % 10) % 10
-    return body + str(check)
+    """14 digits passing the Luhn check, and so do the first 9 (the SIREN): never a La Poste
+    number, which has its own rule."""
+    siren = _with_luhn_digit(f"{1 + int(rng.random() * 9)}{int(rng.random() * 10**7):07d}")
+    if siren == "356000000":  # La Poste
+        siren = _with_luhn_digit("4" + siren[1:8])
+    return _with_luhn_digit(siren + f"{int(rng.random() * 10**4):04d}")
+
+
+def _with_luhn_digit(body: str) -> str:
+    return body + str((10 - luhn_sum(body + "0") % 10) % 10)
 
 
 def _birth_place(r: Callable[[], float], year: int) -> str:

@@ -40,6 +40,15 @@ DISPOSITIFS = {
                    "ACCES_EVOLUTION"),
     "PREPARATOIRE": ("PREPA_AVENIR", "PREPA_CLES"),
 }  # fmt: skip
+# "Interface AGORA" as the Région sets it on each dispositif (None: not set there, its
+# programmes and consultations decide). ACCES_EVOLUTION is out unless a programme opts in;
+# VISA_SANITAIRE_SOCIAL is flagged although its category is excluded: a reported anomaly.
+DISPOSITIF_INTERFACE_AGORA: dict[str, bool | None] = {
+    "VISA_METIERS": True, "VISA_METIERS_PLUS": True, "ACCES_EMPLOI": True,
+    "ACCES_EVOLUTION": False, "PREPA_AVENIR": None, "PREPA_CLES": True,
+    "VISA_SANITAIRE_SOCIAL": True, "PSAD": None, "FORMATION_DETENUS": None,
+    "REMUNERATION_CRP": False, "AIDE_INDIVIDUELLE_FORMATION": None, "VAE_REGION": False,
+}  # fmt: skip
 EXCLUDED_PROGRAMMES = (
     ("VISA_SANITAIRE_SOCIAL", "SANITAIRE_SOCIAL"), ("VISA_SANITAIRE_SOCIAL", "SANITAIRE_SOCIAL"),
     ("PSAD", "PSAD"), ("FORMATION_DETENUS", "DETENUS"), ("REMUNERATION_CRP", "REMUNERATION_CRP"),

@@ -16,6 +16,8 @@ NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 # Two test keys, "old" then "new", neither of them the demo key.
 OLD_KEY = "old:" + "A" * 42 + "Q"
 NEW_KEY = "new:" + "B" * 42 + "Q"
+# A key some rows were encrypted under, then dropped from the configuration.
+GONE_KEY = "gone:" + "D" * 42 + "Q"
 
 
 def nir(order: int) -> str:

@@ -8,14 +8,16 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner, Result
 
+from agora_bridge.cli.common import DatabaseUnavailableError, run_database_command
 from agora_bridge.cli.main import app
 from agora_bridge.snapshots.perimeter import SENDABLE
 from agora_bridge.storage.crypto import KeyRing, decode_key
 from agora_bridge.storage.db import head_revisions, make_engine, make_sessionmaker
 from agora_bridge.storage.dossiers import load_nir, store_snapshot
-from tests.storage.builders import NEW_KEY, NOW, OLD_KEY, crypto, nir, snapshot
+from tests.storage.builders import GONE_KEY, NEW_KEY, NOW, OLD_KEY, crypto, nir, snapshot
 
 INDEX_KEY = "C" * 42 + "Q"
 
@@ -118,3 +120,57 @@ def test_nir_keys_rotate_refuses_an_unmigrated_database(
     result = run("nir-keys", "rotate")
     assert result.exit_code == 2
     assert "run `agora-bridge db upgrade`" in result.stderr
+
+
+async def _store_under(url: str, rows: dict[int, str]) -> None:
+    """Dossier PDL-<order> with NIR `nir(order)`, encrypted under the key ring given."""
+    engine = make_engine(url)
+    async with make_sessionmaker(engine)() as session:
+        for order, keys in rows.items():
+            item = snapshot(id_dossier=f"PDL-{order}", nir=nir(order))
+            await store_snapshot(session, item, SENDABLE, crypto(keys), now=NOW)
+        await session.commit()
+    await engine.dispose()
+
+
+def test_nir_keys_rotate_reports_the_rows_it_cannot_decrypt(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite and PostgreSQL: rows under a dropped key are listed, the rest rotated."""
+    monkeypatch.setenv("AGORA_BRIDGE_DATABASE_URL", database_url)
+    monkeypatch.setenv("AGORA_BRIDGE_NIR_KEYS", f"{NEW_KEY},{OLD_KEY}")
+    monkeypatch.setenv("AGORA_BRIDGE_NIR_INDEX_KEY", INDEX_KEY)
+    assert run("db", "upgrade").exit_code == 0
+    asyncio.run(_store_under(database_url, {1: OLD_KEY, 2: GONE_KEY, 3: OLD_KEY, 4: GONE_KEY}))
+
+    result = run("nir-keys", "rotate", "--batch-size", "1")
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "2 NIR(s) re-encrypted under key new",
+        "2 NIR(s) left under key gone, which is no longer in AGORA_BRIDGE_NIR_KEYS:",
+        "  PDL-2",
+        "  PDL-4",
+    ]
+    # The last line of stderr (the log goes there too): one sentence, why and what to do.
+    assert result.stderr.splitlines()[-1] == (
+        "Error: 2 NIR(s) could not be decrypted (listed above): put the missing key back in"
+        " AGORA_BRIDGE_NIR_KEYS (after the newest) and run `agora-bridge nir-keys rotate`"
+        " again."
+    )
+    for order in (1, 2, 3, 4):
+        assert nir(order)[:13] not in result.output
+
+
+def test_a_refused_value_is_named_by_its_class_never_quoted() -> None:
+    class DataException(Exception):
+        sqlstate = "22003"
+
+    async def refused() -> None:
+        orig = DataException("invalid input for query argument $2: 185057800608465")
+        raise DBAPIError("INSERT …", None, orig)
+
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        run_database_command(refused())
+    assert "185057800608465" not in str(caught.value)
+    assert "DataException 22003" in str(caught.value)

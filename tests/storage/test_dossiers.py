@@ -13,15 +13,26 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import SENDABLE, Classement, Classification
+from agora_bridge.storage import dossiers
 from agora_bridge.storage.crypto import NirCrypto, NirDecryptionError, row_aad
 from agora_bridge.storage.dossiers import (
+    LeftBehind,
     StoreOutcome,
     load_nir,
     rotate_nir_keys,
     store_snapshot,
 )
 from agora_bridge.storage.models import Dossier
-from tests.storage.builders import NEW_KEY, NIR, NOW, OLD_KEY, crypto, nir, snapshot
+from tests.storage.builders import (
+    GONE_KEY,
+    NEW_KEY,
+    NIR,
+    NOW,
+    OLD_KEY,
+    crypto,
+    nir,
+    snapshot,
+)
 
 Sessions = async_sessionmaker[AsyncSession]
 HELD = Classification(Classement.RETENU, "NIR_ABSENT")
@@ -169,7 +180,8 @@ async def test_rotation_re_encrypts_under_the_newest_key(session_maker: Sessions
     # Before the rotation, rows under the old key stay readable with the new ring.
     assert await stored_nir(session_maker, "PDL-1", both) == nir(1)
 
-    assert await rotate_nir_keys(session_maker, both, batch_size=2) == 3
+    report = await rotate_nir_keys(session_maker, both, batch_size=2)
+    assert (report.rotated, report.left_behind) == (3, 0)
 
     assert {(await stored(session_maker, f"PDL-{order}")).nir_key_id for order in (1, 2, 3)} == {
         "new"
@@ -177,7 +189,83 @@ async def test_rotation_re_encrypts_under_the_newest_key(session_maker: Sessions
     new_only = crypto(NEW_KEY)
     for order in (1, 2, 3):
         assert await stored_nir(session_maker, f"PDL-{order}", new_only) == nir(order)
-    assert await rotate_nir_keys(session_maker, both) == 0
+    assert (await rotate_nir_keys(session_maker, both)).rotated == 0
+
+
+async def store_under(sessions: Sessions, keys: str, *orders: int) -> None:
+    for order in orders:
+        item = snapshot(id_dossier=f"PDL-{order}", nir=nir(order))
+        await store(sessions, item, nir_crypto=crypto(keys))
+
+
+async def key_ids(sessions: Sessions) -> dict[str, str | None]:
+    async with sessions() as session:
+        rows = await session.execute(select(Dossier.id_dossier, Dossier.nir_key_id))
+        return dict(rows.all())
+
+
+async def test_rotation_reports_rows_under_a_key_no_longer_configured(
+    session_maker: Sessions,
+) -> None:
+    await store_under(session_maker, OLD_KEY, 1, 3, 5)
+    await store_under(session_maker, GONE_KEY, 2, 4)
+    await store(session_maker, snapshot(id_dossier="PDL-NONE", nir=None), classification=HELD)
+    gone_before = await stored(session_maker, "PDL-2")
+    ring = f"{NEW_KEY},{OLD_KEY}"  # "gone" was dropped before its rows were rotated
+
+    report = await rotate_nir_keys(session_maker, crypto(ring), batch_size=1)
+
+    assert report.rotated == 3
+    assert report.unknown_keys == {"gone": LeftBehind(2, ["PDL-2", "PDL-4"])}
+    assert (report.not_authentic, report.left_behind) == (LeftBehind(), 2)
+    assert await key_ids(session_maker) == {
+        **{f"PDL-{n}": "new" for n in (1, 3, 5)},
+        **{f"PDL-{n}": "gone" for n in (2, 4)},
+        "PDL-NONE": None,
+    }
+    gone_after = await stored(session_maker, "PDL-2")
+    assert gone_after.nir_ciphertext == gone_before.nir_ciphertext  # left exactly as it was
+    for order in (1, 3, 5):
+        assert await stored_nir(session_maker, f"PDL-{order}", crypto(NEW_KEY)) == nir(order)
+    # Run again: nothing more to rotate, the same rows reported; with the key back, all done.
+    again = await rotate_nir_keys(session_maker, crypto(ring))
+    assert (again.rotated, again.unknown_keys) == (0, report.unknown_keys)
+    restored = await rotate_nir_keys(session_maker, crypto(f"{ring},{GONE_KEY}"))
+    assert (restored.rotated, restored.left_behind) == (2, 0)
+    assert await stored_nir(session_maker, "PDL-4", crypto(NEW_KEY)) == nir(4)
+
+
+async def test_rotation_skips_a_ciphertext_that_does_not_authenticate(
+    session_maker: Sessions,
+) -> None:
+    await store_under(session_maker, OLD_KEY, 1, 2, 3)
+    row_1 = await stored(session_maker, "PDL-1")
+    async with session_maker() as session:  # PDL-1's ciphertext copied onto PDL-2's row
+        await session.execute(
+            update(Dossier)
+            .where(Dossier.id_dossier == "PDL-2")
+            .values(nir_ciphertext=row_1.nir_ciphertext)
+        )
+        await session.commit()
+
+    report = await rotate_nir_keys(session_maker, crypto(f"{NEW_KEY},{OLD_KEY}"), batch_size=2)
+
+    assert (report.rotated, report.unknown_keys) == (2, {})
+    assert report.not_authentic == LeftBehind(1, ["PDL-2"])
+    assert await key_ids(session_maker) == {"PDL-1": "new", "PDL-2": "old", "PDL-3": "new"}
+
+
+async def test_the_rotation_report_lists_the_first_ids_and_counts_all(
+    session_maker: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dossiers, "LISTED_IDS", 2)
+    await store_under(session_maker, GONE_KEY, 1, 2, 3)
+    report = await rotate_nir_keys(session_maker, crypto(NEW_KEY))
+    assert report.unknown_keys == {"gone": LeftBehind(3, ["PDL-1", "PDL-2"])}
+    shown = repr(report)
+    for order in (1, 2, 3):
+        assert nir(order) not in shown
+        assert nir(order)[:13] not in shown
 
 
 async def test_versions_out_of_order_in_one_unit_of_work(session_maker: Sessions) -> None:

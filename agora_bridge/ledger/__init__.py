@@ -1,0 +1,1 @@
+"""The audit ledger (`operations.md`, Audit ledger): hash-chained, append-only, verifiable."""

@@ -1,0 +1,92 @@
+"""The ledger in the database: appends serialised across processes, the chain read back.
+
+`append` runs inside the caller's transaction, so an entry exists exactly when the fact it
+records was committed. Appends are serialised: on PostgreSQL by a transaction-level advisory
+lock held until commit (two replicas never read the same head, so the chain never forks, and
+ids are allocated in commit order); on SQLite every write transaction already runs alone
+(`BEGIN IMMEDIATE`, see `storage/db.py`). Take it late: the lock is held until the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora_bridge.ledger.chain import GENESIS, Chained, Checker, Entry, Verdict, entry_hash
+from agora_bridge.storage.models import LedgerEntry
+
+# An arbitrary 64-bit constant naming the ledger's advisory lock ("AGORALDG" in ASCII).
+_LOCK_KEY = 0x41474F52414C4447
+_READ_BATCH = 5000
+
+
+async def append(session: AsyncSession, entries: Sequence[Entry]) -> str:
+    """Chain `entries` after the current head, in order; returns the new head's hash."""
+    if not entries:
+        return await head_hash(session)
+    await _serialise(session)
+    prev = await head_hash(session)
+    rows = []
+    for entry in entries:
+        digest = entry_hash(entry, prev)
+        rows.append({**asdict(entry), "prev_hash": prev, "hash": digest})
+        prev = digest
+    await session.execute(insert(LedgerEntry), rows)
+    return prev
+
+
+async def _serialise(session: AsyncSession) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+
+
+async def head(session: AsyncSession) -> LedgerEntry | None:
+    statement = select(LedgerEntry).order_by(LedgerEntry.id.desc()).limit(1)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def head_hash(session: AsyncSession) -> str:
+    last = await head(session)
+    return last.hash if last is not None else GENESIS
+
+
+async def read_chain(session: AsyncSession) -> AsyncIterator[Chained]:
+    """Every entry in id order, read in pages so that memory stays flat."""
+    after = 0
+    while True:
+        statement = (
+            select(LedgerEntry).where(LedgerEntry.id > after).order_by(LedgerEntry.id)
+        ).limit(_READ_BATCH)
+        rows = (await session.execute(statement)).scalars().all()
+        for row in rows:
+            yield _chained(row)
+        if len(rows) < _READ_BATCH:
+            return
+        after = rows[-1].id
+        session.expunge_all()
+
+
+def _chained(row: LedgerEntry) -> Chained:
+    entry = Entry(
+        recorded_at=row.recorded_at,
+        kind=row.kind,  # type: ignore[arg-type]  # written from `Kind` only
+        id_dossier=row.id_dossier,
+        version=row.version,
+        operation=row.operation,
+        request_id=row.request_id,
+        http_status=row.http_status,
+        code=row.code,
+        body_digest=row.body_digest,
+    )
+    return Chained(row.id, entry, row.prev_hash, row.hash)
+
+
+async def verify_ledger(session: AsyncSession, *, anchor: str | None = None) -> Verdict:
+    checker = Checker(anchor=anchor)
+    async for link in read_chain(session):
+        if not checker.feed(link):
+            break
+    return checker.verdict()
