@@ -1,0 +1,222 @@
+"""The floor: calls/s a bare httpx client gets from the AGORA mock in its own process.
+
+    .venv/bin/python -m bench.floor [--seconds 10] [--concurrency 16]
+
+No database, no planning: `--concurrency` workers share one `httpx.AsyncClient` and each
+walks dossiers through the calls the sync engine makes (search, creation, entry, exit,
+settlement, GET), for `--seconds`. It prints the calls/s and the mock process's CPU seconds a
+call (from /proc), i.e. how many calls/s one core of the mock could serve.
+
+The sync benchmark compares its AGORA operations/s with this figure (operations.md: at least
+60 %), measured against the same mock in the same run:
+
+    async with mock_process() as mock:
+        floor = await measure(mock.url, seconds=10, concurrency=16, mock_pid=mock.pid)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mocks.app import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from tests.mocks.builders import STEP_BODIES, creation
+
+TOKEN_FORM = {
+    "grant_type": "client_credentials",
+    "client_id": DEMO_CLIENT_ID,
+    "client_secret": DEMO_CLIENT_SECRET,
+}
+# The spec's example bodies, as the mock's own tests use them: always accepted.
+STEPS = ("entree", "sortie", "solde")
+CALLS_PER_DOSSIER = 3 + len(STEPS)  # search, creation, the steps, GET
+
+
+@dataclass(frozen=True, slots=True)
+class MockProcess:
+    url: str  # e.g. http://127.0.0.1:41234
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    calls: int
+    seconds: float
+    concurrency: int
+    mock_cpu_s: float | None  # the mock process's user + system CPU over the run
+    client_cpu_s: float  # this process's: which side is the bottleneck
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.calls / self.seconds
+
+    @property
+    def mock_cpu_ms_per_call(self) -> float | None:
+        return None if self.mock_cpu_s is None else self.mock_cpu_s / self.calls * 1000
+
+    def describe(self) -> str:
+        text = (
+            f"bare httpx client, concurrency {self.concurrency}: {self.calls_per_s:,.0f} calls/s "
+            f"({self.calls} calls in {self.seconds:.1f} s)"
+        )
+        cpu_ms = self.mock_cpu_ms_per_call
+        if cpu_ms is not None:
+            text += (
+                f"; the mock's CPU: {cpu_ms:.3f} ms a call (~{1000 / cpu_ms:,.0f} calls/s a core)"
+            )
+        client_ms = self.client_cpu_s / self.calls * 1000
+        return text + f"; the client's: {client_ms:.3f} ms a call"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux), to tell the mock's cost from the client's."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(base_url=url) as client:
+        for _ in range(300):
+            if process.poll() is not None:
+                raise RuntimeError(f"the mock exited with status {process.returncode}")
+            try:
+                (await client.post("/__mock__/reset")).raise_for_status()
+                return
+            except httpx.ConnectError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError("the mock did not start within 15 s")
+
+
+@asynccontextmanager
+async def mock_process(*options: str) -> AsyncIterator[MockProcess]:
+    """`agora-bridge mock-agora` in its own process, so that the client does not share its core.
+
+    `options` are the command's (`--lot-delay-s 0` by default).
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "agora_bridge", "mock-agora", "--port", str(port)]
+    command += options or ("--lot-delay-s", "0")
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_until_up(url, process)
+        yield MockProcess(url, process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def token_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    response = await client.post("/agora/v2/oauth/token", data=TOKEN_FORM)
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _expect(response: httpx.Response, status: int) -> httpx.Response:
+    # Never count an error as a call served: a floor made of 4xx would flatter the mock.
+    if response.status_code != status:
+        request = response.request
+        raise RuntimeError(f"{request.method} {request.url.path}: {response.status_code}")
+    return response
+
+
+class _Dossiers:
+    """Walks dossiers through the engine's calls until the deadline; counts the calls served."""
+
+    def __init__(self, client: httpx.AsyncClient, auth: dict[str, str], deadline: float) -> None:
+        self.client, self.auth, self.deadline = client, auth, deadline
+        self.calls = 0
+        self._references = (f"FLOOR-{uuid.uuid4().hex[:8]}-{n}" for n in itertools.count())
+
+    async def worker(self) -> None:
+        while time.perf_counter() < self.deadline:
+            await self._one(next(self._references))
+
+    async def _call(self, method: str, path: str, status: int, **options: Any) -> httpx.Response:
+        headers = {**self.auth, "X-Request-Id": str(uuid.uuid4()), **options.pop("headers", {})}
+        response = await self.client.request(method, path, headers=headers, **options)
+        self.calls += 1
+        return _expect(response, status)
+
+    async def _one(self, reference: str) -> None:
+        await self._call("POST", "/agora/v2/dossiers/recherche", 200, json=_search(reference))
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        created = await self._call(
+            "POST", "/agora/v2/dossiers", 201, json=creation(reference), headers=key
+        )
+        path = f"/agora/v2/dossiers/{created.json()['id_agora']}"
+        for step in STEPS:
+            await self._call("POST", f"{path}/{step}", 200, json=STEP_BODIES[step])
+        await self._call("GET", path, 200)
+
+
+def _search(reference: str) -> dict[str, str]:
+    return {"reference_financeur": reference}
+
+
+async def measure(
+    url: str, seconds: float, concurrency: int, *, mock_pid: int | None = None
+) -> Floor:
+    """The floor against the mock at `url`; its CPU a call too when `mock_pid` is given."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        auth = await token_headers(client)
+        cpu_before, client_before = _cpu(mock_pid), time.process_time()
+        started = time.perf_counter()
+        dossiers = _Dossiers(client, auth, started + seconds)
+        await asyncio.gather(*(dossiers.worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        cpu_after, client_cpu = _cpu(mock_pid), time.process_time() - client_before
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Floor(dossiers.calls, elapsed, concurrency, cpu, client_cpu)
+
+
+def _cpu(pid: int | None) -> float | None:
+    return None if pid is None else cpu_seconds(pid)
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    async with mock_process() as mock:
+        for _ in range(arguments.repeat):
+            floor = await measure(
+                mock.url, arguments.seconds, arguments.concurrency, mock_pid=mock.pid
+            )
+            print(floor.describe(), flush=True)
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_arguments()))
