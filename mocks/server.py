@@ -1,8 +1,9 @@
 """Serving the mock over real HTTP with uvicorn: in process for tests and the demo, or alone.
 
-Always through `MockProtocol`: it hands each request its connection's transport, which is
-how the mock drops a connection without answering (reset and lost-response faults). An ASGI
-app cannot do that by itself: uvicorn answers 500 for an app that fails before responding.
+The bridge's server stack (`agora_bridge.serving`: uvloop, httptools), always through
+`MockProtocol`: it hands each request its connection's transport, which is how the mock drops
+a connection without answering (reset and lost-response faults). An ASGI app cannot do that by
+itself: uvicorn answers 500 for an app that fails before responding.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from agora_bridge.serving import uvicorn_config
 from mocks.app import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, create_app
 from mocks.gateway import TRANSPORT_KEY
 from mocks.state import MockState
@@ -25,8 +27,8 @@ from mocks.state import MockState
 LOOPBACK = "127.0.0.1"
 
 
-class MockProtocol(H11Protocol):
-    """uvicorn's h11 protocol, putting the connection's transport in every request's state."""
+class MockProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, putting the connection's transport in every request's state."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -47,16 +49,15 @@ class RunningMock:
 
 
 def server_for(app: FastAPI, *, host: str = LOOPBACK, port: int = 0) -> uvicorn.Server:
-    config = uvicorn.Config(
+    config = uvicorn_config(
         app,
         host=host,
         port=port,
         http=MockProtocol,
-        lifespan="on",
-        access_log=False,
-        log_config=None,  # keep the host's logging (agora_bridge.logs) as it is
         # A fault may hold a request 30 s: shutting down must not wait for it.
         timeout_graceful_shutdown=1,
+        # The mock never reads the client's address: no X-Forwarded-For to parse.
+        proxy_headers=False,
     )
     return uvicorn.Server(config)
 
