@@ -209,8 +209,14 @@ def create_app(
         await mock.lots.aclose()
 
     # FastAPI's generated OpenAPI would describe the handlers, not AGORA: contracts/ does.
+    # No OpenTelemetry either: FastAPI would look for a configured provider on every request.
     app = FastAPI(
-        title="AGORA V2 mock", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
+        title="AGORA V2 mock",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.mock = mock
     app.include_router(router)
