@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mocks.faults import Draw, Fate
@@ -74,27 +74,29 @@ class Routes:
     """The `/agora/v2` routes, matched once per request for both the counts and the handler."""
 
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
-        for route in routes:
-            _require_direct_call(route)
-        self._templates = [(route, _template(route)) for route in routes]
-        self._by_method: dict[str, list[tuple[BaseRoute, str]]] = {}
-        for route, template in self._templates:
-            for method in getattr(route, "methods", None) or ():
+        self._routes = [(_direct(route), _template(route)) for route in routes]
+        self._by_method: dict[str, list[tuple[Route, str]]] = {}
+        for route, template in self._routes:
+            for method in route.methods or ():
                 self._by_method.setdefault(method, []).append((route, template))
 
     def match(self, scope: Scope) -> Matched:
-        # The routes taking the method first: most requests match one, and the others are
-        # then spared the regex of every route.
+        # The routes taking the method, by their regex alone: Route.matches would also copy
+        # the scope's parameters and look for FastAPI's context, on every route it tries.
         for route, template in self._by_method.get(scope["method"], ()):
-            match, child_scope = route.matches(scope)
-            if match is Match.FULL:
-                return Matched(template, child_scope)
-        partial = None
-        for route, template in self._templates:
+            found = route.path_regex.match(scope["path"])
+            if found is not None:
+                return Matched(template, _handler_scope(route, found.groupdict()))
+        for route, template in self._routes:
             if route.matches(scope)[0] is Match.PARTIAL:  # the path matches, not the method
-                partial = template
-                break
-        return Matched(partial or scope["path"], None)
+                return Matched(template, None)
+        return Matched(scope["path"], None)
+
+
+def _handler_scope(route: Route, params: dict[str, str]) -> Scope:
+    convertors = route.param_convertors
+    path_params = {name: convertors[name].convert(value) for name, value in params.items()}
+    return {"endpoint": route.endpoint, "path_params": path_params}
 
 
 def _template(route: BaseRoute) -> str:
@@ -102,12 +104,13 @@ def _template(route: BaseRoute) -> str:
     return re.sub(r"\{(\w+):\w+\}", r"{\1}", str(getattr(route, "path", "")))
 
 
-def _require_direct_call(route: BaseRoute) -> None:
-    """`call_handler` passes the request and the path parameters, and nothing else."""
-    endpoint = getattr(route, "endpoint", None)
-    expected = {"request", *getattr(route, "param_convertors", {})}
-    if endpoint is None or set(inspect.signature(endpoint).parameters) != expected:
-        raise TypeError(f"{getattr(route, 'path', route)}: a handler takes (request, *path)")
+def _direct(route: BaseRoute) -> Route:
+    """The route, if `call_handler` can call its handler: (request, *path parameters)."""
+    if isinstance(route, Route):
+        expected = {"request", *route.param_convertors}
+        if set(inspect.signature(route.endpoint).parameters) == expected:
+            return route
+    raise TypeError(f"{getattr(route, 'path', route)}: a handler takes (request, *path)")
 
 
 async def call_handler(scope: Scope, receive: Receive, send: Send) -> str:

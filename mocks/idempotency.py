@@ -13,6 +13,7 @@ from mocks.problems import CLE_IDEMPOTENCE_REUTILISEE, FORMAT_INVALIDE, Erreur, 
 KEY_TTL = timedelta(hours=24)
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255  # the contract's maxLength
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ class _Entry:
 def json_fingerprint(route: str, body: bytes) -> bytes:
     """The same JSON, however spaced or ordered, is the same body; the route is part of it."""
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+        canonical = _CANONICAL.encode(json.loads(body)).encode()
     except ValueError:
         canonical = body
     return hashlib.sha256(route.encode() + b"\n" + canonical).digest()

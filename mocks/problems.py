@@ -111,8 +111,12 @@ def rejection(status: int, erreurs: Sequence[Erreur], detail: str) -> Probleme:
     return Probleme(status, erreurs[0].code, detail, erreurs=erreurs)
 
 
+# Built once: `json.dumps` with options builds an encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(content: Any) -> bytes:
-    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(content).encode()
 
 
 def problem_response(problem: Probleme) -> Response:

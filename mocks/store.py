@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mocks.models import Creation, Titulaire
+from mocks.problems import dumps
 from mocks.rules import Cadre
 
 VALIDE, ENTRE, SORTI, SOLDE, ANNULE = "VALIDE", "ENTRE", "SORTI", "SOLDE", "ANNULE"
@@ -137,7 +138,7 @@ class Store:
         self._by_nir_session[(dossier.nir, dossier.numero_session)].remove(dossier)
         creation = json.loads(dossier.creation)
         creation["titulaire"] = titulaire.model_dump(mode="json")
-        dossier.creation = json.dumps(creation, ensure_ascii=False, separators=(",", ":")).encode()
+        dossier.creation = dumps(creation)
         dossier.nir = titulaire.nir
         self._index_nir(dossier)
 
