@@ -130,8 +130,7 @@ async def mock_process(*options: str) -> AsyncIterator[MockProcess]:
 
 
 async def token_headers(client: httpx.AsyncClient) -> dict[str, str]:
-    response = await client.post("/agora/v2/oauth/token", data=TOKEN_FORM)
-    response.raise_for_status()
+    response = _expect(await client.post("/agora/v2/oauth/token", data=TOKEN_FORM), 200)
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
