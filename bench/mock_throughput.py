@@ -1,6 +1,6 @@
 """The AGORA mock's throughput: lots and synchronous calls, so it never dominates a benchmark.
 
-    .venv/bin/python -m bench.mock_throughput [--seconds 10] [--concurrency 16]
+    .venv/bin/python -m bench.mock_throughput [--seconds 10] [--concurrency 4]
 
 1. A 10,000-line lot, in process: the time from `POST /lots` to `TRAITE` with no delay,
    split into intake (the POST) and processing (applying the lines).
@@ -105,7 +105,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--lot-lines", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=4)
     return parser.parse_args()
 
 
