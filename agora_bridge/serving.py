@@ -25,6 +25,7 @@ _DEFAULTS: dict[str, Any] = {
     # every path a second time, without it.
     "access_log": False,
     "log_config": None,  # keep the logging set up by agora_bridge.logs (JSON, redaction)
+    "server_header": False,  # no "server: uvicorn" telling a scanner what to try
 }
 
 

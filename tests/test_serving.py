@@ -31,6 +31,7 @@ def test_the_config_keeps_the_host_s_logging_and_logs_no_access_line() -> None:
     assert config.log_config is None
     assert config.access_log is False
     assert config.lifespan == "on"
+    assert config.server_header is False
 
 
 def test_overrides_win_over_the_defaults() -> None:
