@@ -49,6 +49,9 @@ TOKEN_FORM = {
 # The spec's example bodies, as the mock's own tests use them: always accepted.
 STEPS = ("entree", "sortie", "solde")
 CALLS_PER_DOSSIER = 3 + len(STEPS)  # search, creation, the steps, GET
+# The floor's dossiers stay in the mock: under their own financeur code, a benchmark that
+# measures the floor first never takes them for the Région's (REG52).
+CODE_FINANCEUR = "FLOOR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +172,11 @@ class _Dossiers:
         await self._call("POST", "/agora/v2/dossiers/recherche", 200, json=_search(reference))
         key = {"Idempotency-Key": str(uuid.uuid4())}
         created = await self._call(
-            "POST", "/agora/v2/dossiers", 201, json=creation(reference), headers=key
+            "POST",
+            "/agora/v2/dossiers",
+            201,
+            json=creation(reference, code_financeur=CODE_FINANCEUR),
+            headers=key,
         )
         path = f"/agora/v2/dossiers/{created.json()['id_agora']}"
         for step in STEPS:

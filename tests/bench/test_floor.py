@@ -26,6 +26,7 @@ async def test_every_call_counted_is_a_call_the_mock_answered_as_expected() -> N
         "POST /agora/v2/dossiers/{id_agora}/solde 200",
         "GET /agora/v2/dossiers/{id_agora} 200",
     }
+    assert {dossier.code_financeur for dossier in mock.state.store} == {"FLOOR"}
     assert floor.mock_cpu_ms_per_call is not None
     assert floor.mock_cpu_ms_per_call > 0
     assert f"{floor.calls} calls" in floor.describe()
