@@ -90,7 +90,14 @@ def test_rejections_carry_the_physical_line_number_and_every_reason(tmp_path: Pa
     bad = line("Z", **{"organisme.siret": "1", "stagiaire.sexe": "X"})
     file = write(
         tmp_path / "in.jsonl",
-        ["", line("A", **{"stagiaire.prenom": "Éloïse"}), "   ", bad, b'{"id_dossier": "\xe9"}'],
+        [
+            "",
+            line("A", **{"stagiaire.prenom": "Éloïse"}),
+            "   ",
+            bad,
+            b'{"id_dossier": "PDL-5", "nom": "\xe9"}',
+            b'{"id_dossier": "\xe9"}',
+        ],
     )
     _, details = run(file)
     assert details == [
@@ -104,7 +111,12 @@ def test_rejections_carry_the_physical_line_number_and_every_reason(tmp_path: Pa
         },
         {
             "ligne": 5,
-            "id_dossier": "\ufffd",
+            "id_dossier": "PDL-5",
+            "erreurs": [{"champ": "ligne", "code": "ENCODAGE_INVALIDE"}],
+        },
+        {  # only a well-formed id is reported
+            "ligne": 6,
+            "id_dossier": None,
             "erreurs": [{"champ": "ligne", "code": "ENCODAGE_INVALIDE"}],
         },
     ]
