@@ -1,8 +1,10 @@
 """The Région dossier snapshot (`region-input.md`), parsed and field-checked by pydantic.
 
-Field rules that concern one field live here (as types and `AfterValidator`s raising
+Field rules that concern one field live here (as types, constraints and validators raising
 `PydanticCustomError` whose type is our error code); rules across fields live in
-`validation.py`. The NIR is only typed here: a bad NIR holds a dossier, it never rejects it.
+`validation.py`. Types are strict where pydantic alone is lax: dates only as `YYYY-MM-DD`
+text, hours only as the spec writes them. The NIR is only typed here (and held to the
+control-character rule once normalised): a bad NIR holds a dossier, it never rejects it.
 """
 
 from __future__ import annotations
