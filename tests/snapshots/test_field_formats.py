@@ -16,7 +16,7 @@ from agora_bridge.snapshots.model import HOURS_FIELDS, Snapshot
 from agora_bridge.snapshots.reader import MAX_LINE_BYTES
 from agora_bridge.snapshots.settlement import HEURES_MAX, TAUX_HORAIRE_MAX_CENTS
 from agora_bridge.snapshots.validation import FieldError, Rejection, parse_line
-from tests.builders import NIR, TODAY, snapshot_line
+from tests.builders import NIR, TODAY, snapshot_dict, snapshot_line
 from tests.snapshots.test_validation import errors_of
 from tests.strategies import CONTROL_CHARACTERS
 
@@ -288,3 +288,29 @@ def test_only_a_well_formed_id_is_reported(ident: object) -> None:
     result = parse_line(snapshot_line(id_dossier=ident), today=TODAY)
     assert isinstance(result, Rejection)
     assert result.id_dossier is None
+
+
+def _text_leaves(node: Any, prefix: str = "") -> list[str]:
+    if isinstance(node, dict):
+        return [leaf for k, v in node.items() for leaf in _text_leaves(v, f"{prefix}{k}.")]
+    return [prefix.rstrip(".")] if isinstance(node, str) else []
+
+
+TEXT_LEAVES = sorted(
+    {*_text_leaves(snapshot_dict("SOLDE")), *_text_leaves(snapshot_dict("ANNULE"))}
+)
+
+
+@pytest.mark.parametrize("field", TEXT_LEAVES)
+@pytest.mark.parametrize("control", ["\x00", "\n", "\x7f"])
+def test_no_snapshot_holds_a_control_character_anywhere(field: str, control: str) -> None:
+    # What the database refuses (PostgreSQL: a NUL in text) never gets past validation.
+    step = "ANNULE" if field.startswith("annulation") else "SOLDE"
+    value: Any = snapshot_dict(step)
+    for part in field.split("."):
+        value = value[part]
+    result = parse_line(
+        snapshot_line(step, **{field: value[:2] + control + value[2:]}), today=TODAY
+    )
+    assert isinstance(result, Rejection)
+    assert field in {e.champ for e in result.erreurs}
