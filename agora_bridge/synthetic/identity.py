@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date
 
 from agora_bridge.snapshots.nir import nir_key
-from agora_bridge.snapshots.siret import luhn_sum
+from agora_bridge.snapshots.siret import luhn_check_digit
 from agora_bridge.synthetic.reference import DEPARTEMENTS_NAISSANCE, PAYS, pick
 
 # Birth places in NIRs: Corsica (2A/2B since 1976, 20 before), abroad (99 + country), overseas.
@@ -17,12 +17,13 @@ _OVERSEAS_SHARE = 0.02
 
 
 def valid_siret(rng: random.Random) -> str:
-    """14 digits passing the Luhn check (never a La Poste number, which has its own rule)."""
+    """A SIREN and a SIRET both passing Luhn (never La Poste's, which has its own rule)."""
     body = f"{1 + int(rng.random() * 9)}{int(rng.random() * 10**12):012d}"
-    if body.startswith("356000000"):
+    if body.startswith("35600000"):
         body = "4" + body[1:]
-    check = (10 - luhn_sum(body + "0") % 10) % 10
-    return body + str(check)
+    siren = body[:8] + luhn_check_digit(body[:8])
+    establishment = siren + body[9:]
+    return establishment + luhn_check_digit(establishment)
 
 
 def _birth_place(r: Callable[[], float], year: int) -> str:
