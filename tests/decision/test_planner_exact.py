@@ -7,6 +7,7 @@ centre's) went unnoticed. The expected values come from `tests/builders.py` and 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -108,6 +109,12 @@ def test_every_field_of_a_creation_comes_from_its_own_source() -> None:
         date_validation=date(2020, 1, 15),
     )
     assert plan(None, s) == Plan((Creer(titulaire, fige),))
+
+
+def test_no_certification_and_no_formacode() -> None:
+    s = snapshot(**{"action.certification": None, "action.formacode": None})
+    expected = replace(FIGE, certification=None, formacode=None)
+    assert plan(None, s) == Plan((Creer(TITULAIRE, expected),))
 
 
 def test_a_partial_settlement_rounds_the_rate_down_and_the_cost_half_up() -> None:
