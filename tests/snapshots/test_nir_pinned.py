@@ -25,17 +25,10 @@ from agora_bridge.snapshots.nir import (
     nir_key,
     normalise_nir,
 )
+from tests.snapshots.nirs import SPEC_MONTHS, with_key
 
-# region-input.md, NIR rules: 01-12, 20, 30-42, 50-99.
-SPEC_MONTHS = {*range(1, 13), 20, *range(30, 43), *range(50, 100)}
 BORN = date(1985, 5, 12)  # matches the bodies "185 05 …" below
 VALID = "185057800608491"
-
-
-def with_key(body: str) -> str:
-    """The key computed here, from the spec's formula, not by `nir_key`."""
-    number = int(body[:5] + {"2A": "19", "2B": "18"}.get(body[5:7], body[5:7]) + body[7:])
-    return f"{body}{97 - number % 97:02d}"
 
 
 def verdict(body: str, sexe: str = "M", born: date = BORN) -> NirVerdict:

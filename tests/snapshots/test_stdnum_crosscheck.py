@@ -28,10 +28,10 @@ from stdnum.fr import siret as stdnum_siret
 from agora_bridge.snapshots.nir import NirVerdict, check_nir
 from agora_bridge.snapshots.siret import is_valid_siret, luhn_check_digit, luhn_sum
 from agora_bridge.synthetic.identity import valid_nir, valid_siret
+from tests.snapshots.nirs import SPEC_MONTHS, with_key
 
 SEED = 20261127
 CASES = 30_000
-SPEC_MONTHS = {*range(1, 13), 20, *range(30, 43), *range(50, 100)}
 NirCase = tuple[str, str, date]  # (nir, sexe, date_naissance)
 
 
@@ -59,11 +59,6 @@ def compare(nir: str, sexe: str, born: date) -> str:
     broken = spec_only_rules(nir, sexe, born) if theirs else set()
     assert ours == (theirs and not broken), (nir, sexe, born, broken)
     return "+".join(sorted(broken)) or f"both {'valid' if ours else 'invalid'}"
-
-
-def with_key(body: str) -> str:
-    number = int(body[:5] + {"2A": "19", "2B": "18"}.get(body[5:7], body[5:7]) + body[7:])
-    return f"{body}{97 - number % 97:02d}"
 
 
 def random_body(rng: random.Random) -> str:
