@@ -42,7 +42,7 @@ RULES: dict[str, str] = {
     "VALEUR_INCONNUE": "the value is not one of the allowed codes",
     "VALEUR_HORS_LIMITES": "the number is out of its allowed range",
     "DATE_INVALIDE": "not a YYYY-MM-DD date string, or not a timestamp string with an offset",
-    "SIRET_INVALIDE": "14 digits with a valid Luhn checksum (La Poste: digit sum multiple of 5)",
+    "SIRET_INVALIDE": "Luhn over the 14 digits and the SIREN (La Poste: digit sum multiple of 5)",
     "CERTIFICATION_INVALIDE": "RNCP/RS: the prefix then digits; CERTIFINFO: digits only",
     "NOM_INVALIDE": "no letter left once normalised for AGORA",
     "AGE_HORS_LIMITES": "the trainee must be 15 to 99 years old on the entry date",
