@@ -304,7 +304,10 @@ TEXT_LEAVES = sorted(
 @pytest.mark.parametrize("field", TEXT_LEAVES)
 @pytest.mark.parametrize("control", ["\x00", "\n", "\x7f"])
 def test_no_snapshot_holds_a_control_character_anywhere(field: str, control: str) -> None:
-    # What the database refuses (PostgreSQL: a NUL in text) never gets past validation.
+    # What the database refuses (PostgreSQL: a NUL in text) never gets past validation. A NIR
+    # is normalised first, and normalising strips line breaks (region-input.md, NIR rules).
+    if field == "stagiaire.nir" and control.isspace():
+        control = "\x1f"  # not white space for the NIR rule: still refused
     step = "ANNULE" if field.startswith("annulation") else "SOLDE"
     value: Any = snapshot_dict(step)
     for part in field.split("."):
