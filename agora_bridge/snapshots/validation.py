@@ -49,6 +49,7 @@ RULES: dict[str, str] = {
     "DATE_FUTURE": "the date is after today (Europe/Paris)",
     "DATE_INCOHERENTE": "the date is out of order with the session or the dossier's other dates",
     "SORTIE_APRES_FIN_SESSION": "the exit date is after the session's end",
+    "REFUS_BASE": "the database refused to store the line (its values, whatever they are)",
     "STATUT_INCOHERENT": "the field is filled in but the status has not reached that step",
 }
 
