@@ -20,6 +20,7 @@ from agora_bridge.api.problems import BodyTooLarge, internal_error, render
 from agora_bridge.logs import get_logger
 
 REQUEST_ID_HEADER = "X-Request-Id"
+CALLER_LOG_KEYS = ("organisation_id", "key_id")
 
 log = get_logger(__name__)
 
@@ -79,6 +80,9 @@ class RequestIdMiddleware:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
+            # Bound by the route's key check; a server runs each request in its own task,
+            # but an in-process client (tests) reuses one.
+            structlog.contextvars.unbind_contextvars(*CALLER_LOG_KEYS)
 
 
 class BodyLimitMiddleware:

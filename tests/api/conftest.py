@@ -10,7 +10,7 @@ from agora_bridge.storage.db import make_engine, upgrade
 from tests.conftest import sqlite_url
 
 
-async def _migrated(url: str) -> str:
+async def migrate(url: str) -> str:
     engine = make_engine(url)
     try:
         await upgrade(engine)
@@ -22,10 +22,10 @@ async def _migrated(url: str) -> str:
 @pytest.fixture
 async def migrated_url(database_url: str) -> str:
     """A migrated database, once on SQLite and once on PostgreSQL."""
-    return await _migrated(database_url)
+    return await migrate(database_url)
 
 
 @pytest.fixture
 async def migrated_sqlite(tmp_path: Path) -> str:
     """A migrated SQLite file: for what does not depend on the database."""
-    return await _migrated(sqlite_url(tmp_path))
+    return await migrate(sqlite_url(tmp_path))
