@@ -13,9 +13,10 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agora_bridge.api.problems import Forbidden, Unauthenticated
+from agora_bridge.api.problems import DatabaseUnavailable, Forbidden, Unauthenticated
 from agora_bridge.storage.callers import Caller, Role, StoredKey, load_key, matches, split_key
 
 Clock = Callable[[], float]
@@ -60,8 +61,11 @@ class KeyAuthenticator:
         cached = self._cache.get(key_id)
         if cached is not None and now - cached[0] < self._ttl_s:
             return cached[1]
-        async with self._session_maker() as session:
-            stored = await load_key(session, key_id)
+        try:
+            async with self._session_maker() as session:
+                stored = await load_key(session, key_id)
+        except (SQLAlchemyError, OSError):
+            raise DatabaseUnavailable("the database failed: the key cannot be checked") from None
         if stored is None:
             self._cache.pop(key_id, None)
         elif self._ttl_s > 0:

@@ -93,6 +93,14 @@ class BodyTooLarge(ApiProblem):
     status, code, title = 413, "CORPS_TROP_VOLUMINEUX", "Corps de requête trop volumineux"
 
 
+class DatabaseUnavailable(ApiProblem):
+    status, code, title = 503, "BASE_INDISPONIBLE", "Base de données indisponible"
+
+    def __init__(self, detail: str) -> None:
+        # Worth retrying: a database restart or failover takes seconds.
+        super().__init__(detail, headers={"Retry-After": "5"})
+
+
 class NotReady(ApiProblem):
     status, code, title = 503, "NON_PRET", "Service non prêt"
 

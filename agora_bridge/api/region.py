@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agora_bridge.api.auth import require_roles
 from agora_bridge.api.bodies import JSON, NDJSON, Item, split_items
-from agora_bridge.api.problems import ApiProblem, ChampErreur, problem_responses
+from agora_bridge.api.problems import ChampErreur, DatabaseUnavailable, problem_responses
 from agora_bridge.api.state import BridgeState, bridge_state
 from agora_bridge.logs import get_logger
 from agora_bridge.snapshots.model import Snapshot
@@ -24,10 +24,6 @@ MAX_ITEMS = 1000
 
 router = APIRouter(prefix="/region/v1", tags=["region"])
 log = get_logger(__name__)
-
-
-class DatabaseUnavailable(ApiProblem):
-    status, code, title = 503, "BASE_INDISPONIBLE", "Base de données indisponible"
 
 
 class ResultatDossier(BaseModel):
@@ -108,8 +104,7 @@ async def _store(state: BridgeState, items: list[Item]) -> IngestReport:
         # A failing database (not a refused value: those are REJETE items): nothing of the
         # request is stored; the Région's system sends it again.
         raise DatabaseUnavailable(
-            "the database failed: nothing was stored, send the request again",
-            headers={"Retry-After": "5"},
+            "the database failed: nothing was stored, send the request again"
         ) from None
 
 
