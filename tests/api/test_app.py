@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+from openapi_spec_validator import validate
 
 from agora_bridge.api import create_app
 from agora_bridge.logs import configure_logging
@@ -76,6 +77,7 @@ async def test_every_log_line_of_a_request_carries_its_id(migrated_sqlite: str) 
 async def test_openapi_documents_every_route_and_its_problems(migrated_sqlite: str) -> None:
     async with bridge(settings(migrated_sqlite)) as (_, client):
         schema = (await client.get("/openapi.json")).json()
+    validate(schema)  # a valid OpenAPI 3.1 document, every $ref resolved
     assert schema["components"]["schemas"]["Problem"]["required"] == [
         "type",
         "title",
