@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import NullPool, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from agora_bridge.api import create_app
 from agora_bridge.api.problems import PROBLEM_JSON
@@ -28,7 +35,9 @@ from agora_bridge.storage.callers import (
     add_organisation,
     create_key,
 )
+from agora_bridge.storage.db import async_database_url
 from tests.builders import SIRET
+from tests.conftest import PG_URL
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 # Nothing listens there: the tests that need AGORA start the mock and say so.
@@ -124,3 +133,14 @@ def assert_problem(
     if code is not None:
         assert body["code"] == code
     return body
+
+
+async def drop_database(engine: AsyncEngine, url: str) -> None:
+    """Drop a PostgreSQL database under the app using it: what a lost server looks like."""
+    await engine.dispose()
+    admin = create_async_engine(
+        async_database_url(PG_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+    async with admin.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)'))
+    await admin.dispose()

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import NullPool, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
-from agora_bridge.storage.db import async_database_url
 from mocks.server import running_mock
-from tests.api.builders import assert_problem, bridge, settings
+from tests.api.builders import assert_problem, bridge, drop_database, settings
 from tests.api.conftest import migrate
-from tests.conftest import PG_URL, throwaway_pg_database
+from tests.conftest import throwaway_pg_database
 
 
 async def test_live_answers_without_a_key(migrated_sqlite: str) -> None:
@@ -60,7 +55,7 @@ async def test_a_lost_database_is_named() -> None:
             running_mock() as mock,
             bridge(settings(url, agora_url=f"{mock.url}/agora/v2")) as (app, client),
         ):
-            await _drop(app.state.bridge.engine, url)
+            await drop_database(app.state.bridge.engine, url)
             response = await client.get("/health/ready")
     body = assert_problem(response, 503, "NON_PRET")
     assert body["verifications"] == {
@@ -69,15 +64,3 @@ async def test_a_lost_database_is_named() -> None:
         "agora_token": "OK",
     }
     assert "database, migrations" in body["detail"]
-
-
-async def _drop(engine: AsyncEngine, url: str) -> None:
-    """Drop the app's database under it: what a lost server looks like to the probes."""
-    await engine.dispose()
-    name = make_url(url).database
-    admin = create_async_engine(
-        async_database_url(PG_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool
-    )
-    async with admin.connect() as connection:
-        await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    await admin.dispose()

@@ -16,12 +16,15 @@ from tests.api.builders import (
     assert_problem,
     bearer,
     bridge,
+    drop_database,
     json_array,
     key_for,
     sessions_of,
     settings,
 )
+from tests.api.conftest import migrate
 from tests.builders import snapshot_dict
+from tests.conftest import throwaway_pg_database
 
 ROUTE = "/region/v1/dossiers"
 JSON = {"Content-Type": "application/json"}
@@ -159,3 +162,23 @@ async def test_an_ingest_wakes_the_delivery_engine_after_commit(migrated_sqlite:
         assert not due.is_set()
         await post(client, key, json_array([dossier(1)]), JSON)
         assert due.is_set()
+
+
+async def test_a_failing_database_is_503_and_nothing_is_acknowledged() -> None:
+    async with throwaway_pg_database() as url:
+        await migrate(url)
+        async with bridge(settings(url)) as (app, client):
+            key = await key_for(sessions_of(app), Role.REGION_SI)
+            await post(client, key, b"[]", JSON)  # the key is now in this replica's cache
+            await drop_database(app.state.bridge.engine, url)
+            response = await client.post(
+                ROUTE, content=json_array([dossier(1)]), headers=JSON | bearer(key)
+            )
+            # A key this replica has not seen cannot be checked either.
+            unchecked = await client.post(
+                ROUTE, content=b"[]", headers=JSON | bearer("agb_000000000000_x")
+            )
+    assert_problem(response, 503, "BASE_INDISPONIBLE")
+    assert response.headers["retry-after"] == "5"
+    assert "nothing was stored" in response.json()["detail"]
+    assert_problem(unchecked, 503, "BASE_INDISPONIBLE")
