@@ -21,6 +21,7 @@ from agora_bridge.logs import get_logger
 
 REQUEST_ID_HEADER = "X-Request-Id"
 CALLER_LOG_KEYS = ("organisation_id", "key_id")
+HEALTH_PREFIX = "/health/"
 
 log = get_logger(__name__)
 
@@ -73,7 +74,9 @@ class RequestIdMiddleware:
             await internal_error(Request(scope))(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
-            log.info(
+            # Probes come every few seconds: their lines would drown the rest at INFO.
+            probe = scope["path"].startswith(HEALTH_PREFIX) and status == 200
+            (log.debug if probe else log.info)(
                 "http.request",
                 method=scope["method"],
                 route=getattr(route, "path", None),
