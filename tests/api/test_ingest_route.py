@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.validation import Rejection, parse_line
+from agora_bridge.storage import ingest
 from agora_bridge.storage.callers import Role
 from agora_bridge.storage.models import Dossier
 from tests.api.builders import (
@@ -29,7 +34,21 @@ from tests.conftest import throwaway_pg_database
 ROUTE = "/region/v1/dossiers"
 JSON = {"Content-Type": "application/json"}
 NDJSON = {"Content-Type": "application/x-ndjson"}
-BEYOND_64_BITS = 2**63  # a valid version for the model, refused by both databases' BIGINT
+BEYOND_64_BITS = 2**63  # refused by both databases' BIGINT (and by validation, since issue 6)
+
+
+@pytest.fixture
+def database_refuses_pdl_4(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation now refuses whatever the database would; to show that a refusal still never
+    takes the request down, PDL-4's version is pushed beyond 64 bits after validation."""
+
+    def parse(line: str | bytes, *, today: date) -> Snapshot | Rejection:
+        result = parse_line(line, today=today)
+        if isinstance(result, Snapshot) and result.id_dossier == "PDL-4":
+            return result.model_copy(update={"version": BEYOND_64_BITS})
+        return result
+
+    monkeypatch.setattr(ingest, "parse_line", parse)
 
 
 def dossier(order: int, version: Any = 1, **changes: Any) -> dict[str, Any]:
@@ -49,6 +68,7 @@ async def stored_versions(app: FastAPI) -> dict[str, int]:
         return {row.id_dossier: row.version for row in rows}
 
 
+@pytest.mark.usefixtures("database_refuses_pdl_4")
 async def test_one_result_per_item_in_input_order(migrated_url: str) -> None:
     async with bridge(settings(migrated_url)) as (app, client):
         key = await key_for(sessions_of(app), Role.REGION_SI)
@@ -57,7 +77,7 @@ async def test_one_result_per_item_in_input_order(migrated_url: str) -> None:
             dossier(1),
             dossier(2, version=4),  # older than the stored 5
             dossier(3, **{"organisme.siret": "73282932000075"}),
-            dossier(4, version=BEYOND_64_BITS),  # the database refuses it
+            dossier(4),  # the database refuses it (database_refuses_pdl_4)
             dossier(5, **{"programme.categorie": "VAE"}),
         ]
         answer = await post(client, key, json_array(body), JSON)
