@@ -1,17 +1,13 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 import pytest
 
 from agora_bridge.decision.dossier import (
     AgoraDossier,
-    Annuler,
     Creer,
-    Entrer,
     Rectifier,
-    Refus,
     Solder,
     Sortir,
     apply,
@@ -157,50 +153,3 @@ def test_a_snapshot_cancelled_after_its_exit_is_held_even_when_new() -> None:
 def test_project_needs_a_nir() -> None:
     with pytest.raises(ValueError, match="valid NIR"):
         project(snapshot(**{"stagiaire.nir": None}))
-
-
-class TestTheAgoraModel:
-    def test_transitions_follow_the_graph(self) -> None:
-        ack = acknowledged(snapshot("SORTI"))
-        target = project(snapshot("SOLDE"))
-        assert target.solde is not None
-        assert apply(ack, Solder(target.solde)).statut.value == "SOLDE"
-        with pytest.raises(Refus) as refused:
-            apply(ack, Entrer(date(2019, 3, 5)))
-        assert refused.value.code == "TRANSITION_INVALIDE"
-
-    def test_a_repeated_transition_is_already_applied(self) -> None:
-        ack = acknowledged(snapshot("ENTRE"))
-        with pytest.raises(Refus, match="TRANSITION_DEJA_APPLIQUEE"):
-            apply(ack, Entrer(date(2019, 3, 4)))
-
-    def test_creation_of_an_existing_dossier_and_steps_on_an_unknown_one(self) -> None:
-        ack = acknowledged(snapshot())
-        with pytest.raises(Refus, match="DOSSIER_EXISTANT"):
-            apply(ack, Creer(ack.titulaire, ack.fige))
-        with pytest.raises(Refus, match="DOSSIER_INCONNU"):
-            apply(None, Entrer(date(2019, 3, 4)))
-
-    def test_no_cancellation_after_exit(self) -> None:
-        ack = acknowledged(snapshot("SORTI"))
-        target = project(snapshot("ANNULE"))
-        assert target.annulation is not None
-        with pytest.raises(Refus, match="TRANSITION_INVALIDE"):
-            apply(ack, Annuler(target.annulation))
-
-    def test_rectification_rules(self) -> None:
-        settled = acknowledged(snapshot("SOLDE"))
-        with pytest.raises(Refus, match="DOSSIER_SOLDE"):
-            apply(settled, Rectifier(titulaire=settled.titulaire))
-        validated = acknowledged(snapshot())
-        with pytest.raises(Refus, match="TRANSITION_INVALIDE"):
-            apply(validated, Rectifier(date_entree=date(2019, 3, 5)))
-
-    def test_dates_are_checked_on_the_whole_dossier(self) -> None:
-        entered = acknowledged(snapshot("SORTI"))
-        with pytest.raises(Refus, match="DATE_INCOHERENTE"):
-            apply(entered, Rectifier(date_entree=date(2019, 9, 27).replace(day=28)))
-        assert entered.sortie is not None
-        late = replace(entered.sortie, date=date(2019, 9, 28))
-        with pytest.raises(Refus, match="SORTIE_APRES_FIN_SESSION"):
-            apply(entered, Rectifier(sortie=late))
