@@ -1,4 +1,5 @@
-"""Hypothesis strategies shared by the tests: histories of one dossier's snapshots, and
+"""Hypothesis strategies shared by the tests: histories of one dossier's snapshots, whose
+fields fixed at creation on AGORA (session, validation date, level, SIRET) move too, and
 sendable snapshots pushed to the limits of every field."""
 
 from __future__ import annotations
@@ -27,18 +28,36 @@ def days(start: date, end: date) -> st.SearchStrategy[date]:
 
 
 @st.composite
+def fixed_fields(draw: st.DrawFn) -> dict[str, Any]:
+    """What AGORA fixes at creation, moved between versions as the Région may move it."""
+    start = draw(st.sampled_from([SESSION_START, SESSION_START + timedelta(days=7)]))
+    end = draw(st.sampled_from([SESSION_END, SESSION_END - timedelta(days=14), date(2019, 10, 11)]))
+    return {
+        "session.date_debut": start.isoformat(),
+        "session.date_fin": end.isoformat(),
+        "session.duree_heures": draw(st.sampled_from(["840", "700"])),
+        "date_validation": draw(st.sampled_from([VALIDATED, date(2019, 3, 1)])).isoformat(),
+        "stagiaire.niveau_entree": draw(st.sampled_from(["V", "IV"])),
+        "organisme.siret": draw(st.sampled_from(["73282932000074", "35600000049837"])),
+    }
+
+
+@st.composite
 def versions(draw: st.DrawFn, version: int) -> Snapshot:
     step = draw(st.sampled_from(["VALIDE", "ENTRE", "SORTI", "SOLDE", "ANNULE"]))
+    fixed = draw(fixed_fields())
+    start = date.fromisoformat(fixed["session.date_debut"])
+    end = date.fromisoformat(fixed["session.date_fin"])
     changes: dict[str, Any] = {
+        **fixed,
         "version": version,
         "stagiaire.nir": draw(st.sampled_from(NIRS)),
         "stagiaire.prenom": draw(st.sampled_from(["Jean", "Jean-Marie"])),
-        "organisme.siret": draw(st.sampled_from(["73282932000074", "35600000049837"])),
     }
     entered = step in ("ENTRE", "SORTI", "SOLDE") or (step == "ANNULE" and draw(st.booleans()))
-    entry = draw(days(SESSION_START, SESSION_END))
+    entry = draw(days(start, end))
     changes["date_entree"] = entry.isoformat() if entered else None
-    exit_day = draw(days(entry, SESSION_END))
+    exit_day = draw(days(entry, end))
     exited = step in ("SORTI", "SOLDE") or (entered and step == "ANNULE" and draw(st.booleans()))
     motif = draw(st.sampled_from(["FIN_FORMATION", "ABANDON"]))
     changes["sortie"] = {"date": exit_day.isoformat(), "motif": motif} if exited else None
@@ -49,7 +68,8 @@ def versions(draw: st.DrawFn, version: int) -> Snapshot:
             "heures_realisees_entreprise": draw(st.sampled_from(["0", "35.5"])),
         }
     if step == "ANNULE":
-        cancelled = draw(days(VALIDATED, SESSION_END))
+        validated = date.fromisoformat(fixed["date_validation"])
+        cancelled = draw(days(validated, end))
         changes["annulation"] = {"date": cancelled.isoformat(), "motif": "DESISTEMENT"}
     return snapshot(step, **changes)
 
