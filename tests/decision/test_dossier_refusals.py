@@ -72,11 +72,12 @@ def test_a_rectification_once_settled() -> None:
     assert refusal(agora_state("SOLDE"), Rectifier(date_entree=date(2019, 3, 5))) == "DOSSIER_SOLDE"
 
 
-@pytest.mark.parametrize(
-    "fix",
-    [Rectifier(), Rectifier(sortie=SortieAgora(date(2019, 9, 27), "ABANDON"))],
-)
-def test_a_rectification_of_nothing_or_of_a_step_not_taken(fix: Rectifier) -> None:
+def test_a_rectification_of_nothing_is_a_format_error_as_on_the_mock() -> None:
+    assert refusal(agora_state("ENTRE"), Rectifier()) == "FORMAT_INVALIDE"
+
+
+def test_a_rectification_of_a_step_not_taken() -> None:
+    fix = Rectifier(sortie=SortieAgora(date(2019, 9, 27), "ABANDON"))
     assert refusal(agora_state("ENTRE"), fix) == "TRANSITION_INVALIDE"
 
 
