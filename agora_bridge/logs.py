@@ -52,6 +52,10 @@ NIR_PATTERN = re.compile(
     rf"{_SEP}[0-9]{{3}}{_SEP}[0-9]{{3}}(?:{_SEP}[0-9]{{2}})?(?![0-9A-Za-z])"
 )
 
+# An API key (`agb_<id>_<secret>`, storage/callers.py): the id may be logged, never the secret.
+_API_KEY = re.compile(r"(agb_[0-9a-f]{12})_[A-Za-z0-9_-]+")
+API_KEY_PLACEHOLDER = r"\1_[SECRET]"
+
 # pydantic's ValidationError text repeats the rejected input (a name, a birth date).
 _PYDANTIC_INPUT = re.compile(r"input_value=.*?(?=, input_type=)")
 
@@ -69,8 +73,10 @@ _QUIET_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "httpcore", "aiosqlite
 
 
 def redact_text(text: str) -> str:
-    """NIR-shaped runs and pydantic's echoed inputs removed from free text."""
+    """NIR-shaped runs, API key secrets and pydantic's echoed inputs removed from free text."""
     text = NIR_PATTERN.sub(NIR_PLACEHOLDER, text)
+    if "agb_" in text:
+        text = _API_KEY.sub(API_KEY_PLACEHOLDER, text)
     if "input_value=" in text:
         text = _PYDANTIC_INPUT.sub(f"input_value={REDACTED}", text)
     return text

@@ -76,6 +76,18 @@ class SyncSettings(BaseModel):
     interval_s: float = Field(default=5.0, gt=0)
 
 
+class ApiSettings(BaseModel):
+    # The ingest route takes up to 1,000 snapshots (operations.md: 16 MiB); every other
+    # route 1 MiB (ouiform.md).
+    ingest_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    ingest_max_items: int = Field(default=1000, ge=1, le=1000)
+    # How long a replica may trust a key it looked up: a revocation must bite within 5 s.
+    key_cache_ttl_s: float = Field(default=2.0, ge=0, le=4)
+    # Each readiness check gives up after this long (a probe must answer, not hang).
+    ready_timeout_s: float = Field(default=3.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AGORA_BRIDGE_", env_nested_delimiter="__", extra="ignore"
@@ -93,6 +105,7 @@ class Settings(BaseSettings):
     backfill: BackfillSettings = BackfillSettings()
     perimetre: PerimetreSettings = PerimetreSettings()
     sync: SyncSettings = SyncSettings()
+    api: ApiSettings = ApiSettings()
 
     def agora_access(self) -> AgoraSettings:
         """AGORA's settings for a command that calls it; production refuses missing or demo

@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.validate_memory", "bench.mock_throughput"]
+BENCHMARKS = [
+    "bench.validate_memory",
+    "bench.mock_throughput",
+    "bench.api_keys",
+    "bench.ingest_api",
+]
 
 
 def main() -> None:

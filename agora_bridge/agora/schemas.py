@@ -37,6 +37,7 @@ from agora_bridge.snapshots.model import (
     Statut,
     TypeCertification,
 )
+from agora_bridge.snapshots.settlement import COUT_MAX_CENTS, HEURES_MAX, TAUX_HORAIRE_MAX_CENTS
 
 __all__ = [
     "Action",
@@ -77,10 +78,12 @@ def _decimal_text(value: Decimal) -> str:
 # The formats of `contracts/agora-v2.openapi.json` (#/components/schemas).
 Heures = Annotated[
     Decimal,
-    Field(ge=0, lt=1_000_000, decimal_places=2, allow_inf_nan=False),
+    Field(ge=0, le=HEURES_MAX, decimal_places=2, allow_inf_nan=False),
     PlainSerializer(_decimal_text, return_type=str, when_used="json"),
 ]
-Cents = Annotated[int, Field(ge=0)]
+# The contract's documented maxima (settlement.py says why these).
+TauxHoraireCents = Annotated[int, Field(ge=0, le=TAUX_HORAIRE_MAX_CENTS)]
+CoutCents = Annotated[int, Field(ge=0, le=COUT_MAX_CENTS)]
 Texte = Annotated[str, Field(min_length=1, max_length=100)]
 Nir = Annotated[str, Field(pattern=r"^[0-9]{5}([0-9]{2}|2[AB])[0-9]{6}$")]
 Nom = Annotated[str, Field(max_length=50, pattern=r"^[A-Z'-]+( [A-Z'-]+)*$")]
@@ -181,8 +184,8 @@ class Solde(_Requete):
     heures_realisees_centre: Heures
     heures_realisees_entreprise: Heures
     taux_realisation: Annotated[int, Field(ge=0, le=100)]
-    taux_horaire_cents: Cents
-    cout_pedagogique_cents: Cents
+    taux_horaire_cents: TauxHoraireCents
+    cout_pedagogique_cents: CoutCents
 
 
 class Annulation(_Requete):

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from agora_bridge.cli.import_file import summary_table
 from agora_bridge.cli.validate import print_table
 from agora_bridge.logs import configure_logging
 from agora_bridge.settings import Settings
@@ -61,7 +61,7 @@ async def _run(
         print_table(r, console)
     report = await _store(settings, database, source, perimeter)
     console.print("[bold]3. Stored[/] the current state of each dossier, NIRs encrypted")
-    console.print(_summary(report))
+    console.print(summary_table(report))
 
 
 async def _store(
@@ -81,14 +81,3 @@ async def _store(
         return await ingest_lines(db.make_sessionmaker(engine), read_lines(source), ingestion)
     finally:
         await engine.dispose()
-
-
-def _summary(report: IngestReport) -> Table:
-    table = Table(title="Ingested snapshots", show_header=False)
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    for outcome, count in sorted(report.outcomes.items()):
-        table.add_row(outcome, f"{count:,}")
-    for classe, count in sorted(report.classes.items()):
-        table.add_row(f"  {classe}", f"{count:,}")
-    return table

@@ -7,11 +7,14 @@ from typing import Annotated
 import typer
 
 from agora_bridge.cli import demo, validate
+from agora_bridge.cli.callers import keys_app, orgs_app
 from agora_bridge.cli.common import debug_mode, operator_errors
 from agora_bridge.cli.db import db_app
+from agora_bridge.cli.import_file import import_file
 from agora_bridge.cli.ledger import ledger_app
 from agora_bridge.cli.mock_agora import mock_agora
 from agora_bridge.cli.nir_keys import nir_keys_app
+from agora_bridge.cli.serve import serve
 from agora_bridge.logs import configure_logging
 from agora_bridge.settings import Settings
 
@@ -38,3 +41,7 @@ app.command()(operator_errors(demo.demo))
 app.add_typer(db_app, name="db")
 app.add_typer(nir_keys_app, name="nir-keys")
 app.add_typer(ledger_app, name="ledger")
+app.command("import")(operator_errors(import_file))
+app.command()(operator_errors(serve))
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(keys_app, name="keys")

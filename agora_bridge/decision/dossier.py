@@ -7,7 +7,7 @@ nothing of the wire format (that is `agora_bridge/agora/`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -19,15 +19,18 @@ from agora_bridge.snapshots.model import (
     Statut,
     TypeCertification,
 )
+from agora_bridge.snapshots.settlement import cout_pedagogique_cents, taux_realisation
 
 
 @dataclass(frozen=True, slots=True)
 class Titulaire:
-    nir: str  # the 13-character body AGORA receives
-    nom_naissance: str  # normalised for AGORA
-    prenom: str
-    date_naissance: date
-    sexe: Sexe
+    # Personal data stays out of the repr, so out of tracebacks, assertion messages and
+    # hypothesis's falsifying examples.
+    nir: str = field(repr=False)  # the 13-character body AGORA receives
+    nom_naissance: str = field(repr=False)  # normalised for AGORA
+    prenom: str = field(repr=False)
+    date_naissance: date = field(repr=False)
+    sexe: Sexe = field()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,27 +138,74 @@ _TRANSITIONS: dict[type[Operation], tuple[frozenset[Statut], Statut]] = {
     Solder: (frozenset({Statut.SORTI}), Statut.SOLDE),
     Annuler: (frozenset({Statut.VALIDE, Statut.ENTRE}), Statut.ANNULE),
 }
+# PATCH: the states in which each field of a rectification may change.
+_RECTIFIABLE: dict[str, frozenset[Statut]] = {
+    "titulaire": frozenset({Statut.VALIDE, Statut.ENTRE, Statut.SORTI}),
+    "date_entree": frozenset({Statut.ENTRE, Statut.SORTI}),
+    "sortie": frozenset({Statut.SORTI}),
+}
 
 
-def apply(dossier: AgoraDossier | None, op: Operation) -> AgoraDossier:
-    """The dossier after AGORA accepts `op`; raises `Refus` where AGORA would refuse it."""
+def apply(
+    dossier: AgoraDossier | None, op: Operation, *, today: date | None = None
+) -> AgoraDossier:
+    """The dossier after AGORA accepts `op`; raises `Refus` where AGORA would refuse it.
+
+    The first refusal is AGORA's (`agora-v2.md`, and the mock's `flows.py`): the body alone
+    (format, dates after `today`, the creation's session) → existence → the state machine →
+    the rules that read the dossier → `TRANSITION_DEJA_APPLIQUEE`. `today` is AGORA's day
+    (Europe/Paris); None skips `DATE_FUTURE`, for a caller whose dates were all validated
+    against an earlier day (a sendable snapshot). NIR and SIRET are left out: only snapshots
+    that passed the same rules reach the model.
+    """
+    _check_body(op, today)
     if isinstance(op, Creer):
         if dossier is not None:
             raise Refus("DOSSIER_EXISTANT")
         return AgoraDossier(Statut.VALIDE, op.titulaire, op.fige)
     if dossier is None:
         raise Refus("DOSSIER_INCONNU")
-    result = _rectify(dossier, op) if isinstance(op, Rectifier) else _transition(dossier, op)
-    check_dates(result)
-    return result
+    if isinstance(op, Rectifier):
+        return _rectify(dossier, op)
+    return _transition(dossier, op)
+
+
+def _check_body(op: Operation, today: date | None) -> None:
+    """What AGORA judges before it looks the dossier up."""
+    if isinstance(op, Rectifier) and op == Rectifier():
+        raise Refus("FORMAT_INVALIDE")  # a PATCH changes at least one field
+    if today is not None and any(day > today for day in _dates_sent(op)):
+        raise Refus("DATE_FUTURE")
+    if isinstance(op, Creer) and op.fige.session_debut > op.fige.session_fin:
+        raise Refus("DATE_INCOHERENTE")
+
+
+def _dates_sent(op: Operation) -> tuple[date, ...]:
+    """The dates of a body that may not be after today."""
+    match op:
+        case Creer(fige=fige):
+            return (fige.date_validation,)
+        case Entrer(date_entree=day):
+            return (day,)
+        case Sortir(sortie=sortie):
+            return (sortie.date,)
+        case Solder(solde=solde):
+            return (solde.date,)
+        case Annuler(annulation=annulation):
+            return (annulation.date,)
+        case Rectifier(date_entree=day, sortie=sortie):
+            return tuple(d for d in (day, sortie.date if sortie else None) if d is not None)
 
 
 def _transition(dossier: AgoraDossier, op: Entrer | Sortir | Solder | Annuler) -> AgoraDossier:
     sources, target = _TRANSITIONS[type(op)]
+    if dossier.statut is not target and dossier.statut not in sources:
+        raise Refus("TRANSITION_INVALIDE")
+    # In the target state already, the step is still judged against the dossier, as AGORA
+    # does: a repeat with dates it would refuse is refused, not "already applied".
+    _check_step(dossier, op)
     if dossier.statut is target:
         raise Refus("TRANSITION_DEJA_APPLIQUEE")
-    if dossier.statut not in sources:
-        raise Refus("TRANSITION_INVALIDE")
     match op:
         case Entrer(date_entree=day):
             return replace(dossier, statut=target, date_entree=day)
@@ -167,30 +217,54 @@ def _transition(dossier: AgoraDossier, op: Entrer | Sortir | Solder | Annuler) -
             return replace(dossier, statut=target, annulation=annulation)
 
 
+def _check_step(dossier: AgoraDossier, op: Entrer | Sortir | Solder | Annuler) -> None:
+    """The rules of a step that read what AGORA fixed at creation and the earlier steps."""
+    fige = dossier.fige
+    match op:
+        case Entrer(date_entree=day):
+            _check_entry(fige, day)
+        case Sortir(sortie=sortie):
+            _check_exit(fige, dossier.date_entree, sortie.date)
+        case Solder(solde=solde):
+            _check_settlement(dossier, solde)
+        case Annuler(annulation=annulation):
+            if annulation.date < fige.date_validation:
+                raise Refus("DATE_INCOHERENTE")
+
+
+def _check_entry(fige: Fige, day: date) -> None:
+    if not fige.session_debut <= day <= fige.session_fin:
+        raise Refus("DATE_INCOHERENTE")
+
+
+def _check_exit(fige: Fige, date_entree: date | None, day: date) -> None:
+    if day > fige.session_fin:
+        raise Refus("SORTIE_APRES_FIN_SESSION")
+    if date_entree is not None and day < date_entree:
+        raise Refus("DATE_INCOHERENTE")
+
+
+def _check_settlement(dossier: AgoraDossier, solde: SoldeAgora) -> None:
+    if dossier.sortie is not None and solde.date < dossier.sortie.date:
+        raise Refus("DATE_INCOHERENTE")
+    centre = solde.heures_realisees_centre
+    done = centre + solde.heures_realisees_entreprise
+    if solde.taux_realisation != taux_realisation(done, dossier.fige.duree_heures):
+        raise Refus("COUT_INCOHERENT")
+    if solde.cout_pedagogique_cents != cout_pedagogique_cents(centre, solde.taux_horaire_cents):
+        raise Refus("COUT_INCOHERENT")
+
+
 def _rectify(dossier: AgoraDossier, op: Rectifier) -> AgoraDossier:
     if dossier.statut is Statut.SOLDE:
         raise Refus("DOSSIER_SOLDE")
-    allowed = {
-        "titulaire": {Statut.VALIDE, Statut.ENTRE, Statut.SORTI},
-        "date_entree": {Statut.ENTRE, Statut.SORTI},
-        "sortie": {Statut.SORTI},
-    }
-    changes = {name: getattr(op, name) for name in allowed if getattr(op, name) is not None}
-    if not changes or any(dossier.statut not in allowed[name] for name in changes):
+    changes = {name: getattr(op, name) for name in _RECTIFIABLE if getattr(op, name) is not None}
+    if any(dossier.statut not in _RECTIFIABLE[name] for name in changes):
         raise Refus("TRANSITION_INVALIDE")
+    # The date rules re-checked on what the PATCH changes, with the dossier's other dates.
+    if op.date_entree is not None:
+        _check_entry(dossier.fige, op.date_entree)
+    sortie = op.sortie or dossier.sortie
+    if dossier.statut is Statut.SORTI and sortie is not None and (op.date_entree or op.sortie):
+        _check_exit(dossier.fige, op.date_entree or dossier.date_entree, sortie.date)
     return replace(dossier, **changes)
-
-
-def check_dates(d: AgoraDossier) -> None:
-    """AGORA's date rules over the dossier as a whole."""
-    fige = d.fige
-    ordered = [
-        d.date_entree is None or fige.session_debut <= d.date_entree <= fige.session_fin,
-        d.sortie is None or d.date_entree is None or d.date_entree <= d.sortie.date,
-        d.sortie is None or d.solde is None or d.sortie.date <= d.solde.date,
-        d.annulation is None or fige.date_validation <= d.annulation.date,
-    ]
-    if not all(ordered):
-        raise Refus("DATE_INCOHERENTE")
-    if d.sortie is not None and d.sortie.date > fige.session_fin:
-        raise Refus("SORTIE_APRES_FIN_SESSION")

@@ -7,6 +7,7 @@ nothing yet) and a sendable snapshot, and queues what it returns.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from datetime import date
 
 from agora_bridge.decision.dossier import (
     AgoraDossier,
@@ -17,11 +18,13 @@ from agora_bridge.decision.dossier import (
     Fige,
     Operation,
     Rectifier,
+    Refus,
     SoldeAgora,
     Solder,
     SortieAgora,
     Sortir,
     Titulaire,
+    apply,
 )
 from agora_bridge.snapshots.model import Snapshot, Statut
 from agora_bridge.snapshots.nir import nir_for_agora
@@ -33,6 +36,11 @@ RETOUR_ARRIERE = "RETOUR_ARRIERE"  # a step AGORA already has is undone
 ANNULATION_APRES_SORTIE = "ANNULATION_APRES_SORTIE"
 MODIFICATION_APRES_SOLDE = "MODIFICATION_APRES_SOLDE"  # AGORA refuses changes once settled
 MODIFICATION_APRES_ANNULATION = "MODIFICATION_APRES_ANNULATION"
+# A planned operation AGORA's model refuses, typically because AGORA judges it against a
+# field fixed at creation that the snapshot has since changed (a session moved later: the
+# exit falls after the end AGORA holds). The reason is this prefix and AGORA's code, e.g.
+# REFUS_PREVU_SORTIE_APRES_FIN_SESSION, so that the ops status says what AGORA would answer.
+REFUS_PREVU = "REFUS_PREVU_"
 
 _FORWARD = (Statut.VALIDE, Statut.ENTRE, Statut.SORTI, Statut.SOLDE)
 
@@ -46,7 +54,36 @@ class Plan:
     non_transmis: tuple[str, ...] = ()
 
 
-def plan(acknowledged: AgoraDossier | None, snapshot: Snapshot) -> Plan:
+def plan(
+    acknowledged: AgoraDossier | None, snapshot: Snapshot, *, today: date | None = None
+) -> Plan:
+    """The operations to send, each checked in turn against AGORA's model (`apply`) from the
+    acknowledged state; one that AGORA would refuse holds the snapshot (`REFUS_PREVU_…`).
+
+    `today` is passed to `apply` for `DATE_FUTURE` (None: the snapshot's dates were checked
+    against the day it was validated, which is not later than today).
+    """
+    proposed = _propose(acknowledged, snapshot)
+    refused = _first_refusal(acknowledged, proposed.operations, today)
+    if refused is None:
+        return proposed
+    # non_transmis stays: it names the fixed field the Région changed, usually the cause.
+    return replace(proposed, operations=(), retenue=REFUS_PREVU + refused)
+
+
+def _first_refusal(
+    acknowledged: AgoraDossier | None, operations: tuple[Operation, ...], today: date | None
+) -> str | None:
+    state = acknowledged
+    for op in operations:
+        try:
+            state = apply(state, op, today=today)
+        except Refus as refused:
+            return refused.code
+    return None
+
+
+def _propose(acknowledged: AgoraDossier | None, snapshot: Snapshot) -> Plan:
     target = project(snapshot)
     if target.statut is Statut.ANNULE and target.sortie is not None:
         return Plan(retenue=ANNULATION_APRES_SORTIE)

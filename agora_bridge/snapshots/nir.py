@@ -1,6 +1,18 @@
 """NIR (numéro d'inscription au répertoire) rules of `region-input.md`.
 
 Nothing here logs or formats a NIR into a message: callers get a verdict, never the value.
+
+Compared with python-stdnum's `stdnum.fr.nir` (`tests/snapshots/test_stdnum_crosscheck.py`
+checks that these are the only differences):
+
+- stdnum checks the characters, the length and the key only. The spec also requires a first
+  digit in 1–4, 7, 8 (stdnum takes 0, 5, 6, 9), a month in 01–12, 20, 30–42 or 50–99 (stdnum
+  takes any two digits), an order other than `000`, and agreement with `sexe` and the birth
+  date: all of these make NIRs that stdnum accepts `NIR_INVALIDE` here.
+- Normalisation. stdnum strips spaces (including U+00A0 and U+202F) and dots anywhere but tabs
+  and line breaks only at the ends, keeps dashes (so refuses them), and reads full-width and
+  mathematical digits as digits. Here every white space, dot and dash goes, and only ASCII
+  digits count: NIRs are digits, whatever a form pasted them from.
 """
 
 from __future__ import annotations
@@ -14,7 +26,19 @@ _BODY = re.compile(
     r"(?P<sexe>[123478])(?P<annee>[0-9]{2})(?P<mois>[0-9]{2})"
     r"(?P<dept>[0-9]{2}|2A|2B)(?P<commune>[0-9]{3})(?P<ordre>[0-9]{3})"
 )
-_SEPARATORS = str.maketrans("", "", " .-\t")
+# "Every kind of white space" is Unicode's White_Space property. Not `str.isspace()`, which
+# also takes U+001C–U+001F: control characters, which must leave the text field invalid.
+WHITE_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# "Dashes": every character of Unicode's Dash_Punctuation category (Pd), so that a hyphen or
+# an en dash a word processor put in (as it puts U+202F) does not hold a valid NIR.
+DASHES = (
+    "-\u058a\u05be\u1400\u1806\u2010\u2011\u2012\u2013\u2014\u2015\u2e17\u2e1a\u2e3a\u2e3b"
+    "\u2e40\u2e5d\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead"
+)
+_SEPARATORS = str.maketrans("", "", WHITE_SPACE + "." + DASHES)
 _MALE_FIRST_DIGITS = frozenset("137")
 
 
@@ -25,7 +49,7 @@ class NirVerdict(StrEnum):
 
 
 def normalise_nir(raw: str) -> str:
-    """Strip spaces, dots and dashes; upper-case (so that `2a` reads as Corsica)."""
+    """Strip white space, dots and dashes; upper-case (so that `2a` reads as Corsica)."""
     return raw.translate(_SEPARATORS).upper()
 
 

@@ -9,8 +9,12 @@ from typing import cast
 from agora_bridge.snapshots.model import Niveau2019, NiveauEntree
 
 NAME_MAX_LENGTH = 50
-# Letters that NFKD does not decompose into a base letter plus accents.
-_LIGATURES = str.maketrans({"Œ": "OE", "œ": "OE", "Æ": "AE", "æ": "AE", "ß": "SS", "’": "'"})
+# Letters that NFKD does not decompose into a base letter plus accents: ligatures, and the
+# letters with a stroke of Danish, Polish and Vietnamese names (else "Łukasz" → "UKASZ").
+_LIGATURES = str.maketrans(
+    {"Œ": "OE", "œ": "OE", "Æ": "AE", "æ": "AE", "ß": "SS", "ẞ": "SS", "’": "'"}
+    | {"Ø": "O", "ø": "O", "Ł": "L", "ł": "L", "Đ": "D", "đ": "D"}
+)
 _NOT_ALLOWED = re.compile(r"[^A-Z '\-]")
 _SPACES = re.compile(r" {2,}")
 

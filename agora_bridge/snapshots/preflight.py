@@ -48,9 +48,9 @@ class PreflightReport:
     retenus: Counter[str] = field(default_factory=Counter)
     envoyables: int = 0
     incoherences: int = 0  # excluded category flagged `interface_agora`
-    # The rejected lines, one JSON object per line, spooled on disk.
+    # The rejected lines, one JSON object per line, spooled on disk (closed by close()).
     invalid_details: IO[str] = field(
-        default_factory=lambda: tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by close())
+        default_factory=lambda: tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
     )
 
     def details(self) -> Iterator[dict[str, Any]]:
@@ -135,7 +135,8 @@ def _record_rejection(report: PreflightReport, number: int, rejection: Rejection
         "id_dossier": rejection.id_dossier,
         "erreurs": [{"champ": e.champ, "code": e.code} for e in rejection.erreurs],
     }
-    report.invalid_details.write(json.dumps(detail, ensure_ascii=False) + "\n")
+    # ASCII whatever a line held: a rejected line never stops the count.
+    report.invalid_details.write(json.dumps(detail) + "\n")
 
 
 def _summarise(db: sqlite3.Connection, report: PreflightReport, valid: int) -> None:

@@ -1,18 +1,30 @@
-"""Streaming reader of snapshot files: JSON Lines, plain or gzip, any size."""
+"""Streaming reader of snapshot files: JSON Lines, plain or gzip, any size.
+
+A bad line never stops a file (`region-input.md`): the reader hands every non-blank line on,
+whatever it holds, and `validation.parse_line` rejects it. The whole file is refused only
+when it cannot be read, is not gzip although named `.gz`, or none of its first
+`HEAD_LINES` non-blank lines is a UTF-8 JSON object (another encoding or format).
+"""
 
 from __future__ import annotations
 
 import gzip
+import json
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
 from agora_bridge.errors import OperatorError
 
-_SNIFF_BYTES = 64 * 1024
+HEAD_LINES = 100
+# A snapshot is about 1 KB; past this a line is rejected unread (`LIGNE_TROP_LONGUE`), so
+# that one line without a line break cannot fill the memory.
+MAX_LINE_BYTES = 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
+_READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
 class InputFileError(OperatorError):
@@ -38,21 +50,34 @@ def _open(path: Path) -> Iterator[BinaryIO]:
 def check_readable(path: Path) -> None:
     """Refuse, before anything is written, a file that is not UTF-8 JSON Lines at all.
 
-    Judged on the first 64 KiB: a file whose non-ASCII lines are mostly not UTF-8 is in
-    another encoding (one corrupt line among good ones is only a bad line), and the first
-    non-blank line must open a JSON object (a JSON array, a CSV, an XML export is a wrong
-    file, not a bad line).
+    One UTF-8 JSON object among the first non-blank lines is enough: where the bad lines
+    stand must not decide whether the file is read. A file with no line at all is read (an
+    empty export counts nothing).
     """
-    with _open(path) as stream:
-        head = _read_head(path, stream)
-    lines = head.splitlines()[:-1] or head.splitlines()  # the last one may be cut short
-    non_ascii = [line for line in lines if not line.isascii()]
-    undecodable = sum(1 for line in non_ascii if not is_utf8(line))
-    if undecodable > len(non_ascii) - undecodable:
+    try:
+        with _open(path) as stream:
+            head = [line for _, line in islice(_non_blank_lines(stream), HEAD_LINES)]
+    except _READ_ERRORS:
+        raise InputFileError(_unreadable(path)) from None
+    if not head or any(_is_json_object(line) for line in head):
+        return
+    if not any(is_utf8(line) for line in head):
         raise InputFileError(f"{path}: not UTF-8 text")
-    first = next((line.strip() for line in lines if line.strip()), b"")
-    if first and not first.removeprefix(_BOM).startswith(b"{"):
-        raise InputFileError(f"{path}: not JSON Lines (one JSON object per line)")
+    raise InputFileError(f"{path}: not JSON Lines (one JSON object per line)")
+
+
+def _unreadable(path: Path, after: int | None = None) -> str:
+    what = "not a readable gzip file" if path.suffix == ".gz" else "cannot be read"
+    return f"{path}: {what}" + (f" after line {after}" if after is not None else "")
+
+
+def _is_json_object(line: bytes) -> bool:
+    # The standard library accepts a lone surrogate escape: such a line is a JSON object in
+    # the file's format, which `parse_line` rejects on its own.
+    try:
+        return isinstance(json.loads(line.decode("utf-8")), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def is_utf8(line: bytes) -> bool:
@@ -63,21 +88,38 @@ def is_utf8(line: bytes) -> bool:
     return True
 
 
-def _read_head(path: Path, stream: BinaryIO) -> bytes:
-    try:
-        return stream.read(_SNIFF_BYTES)
-    except (OSError, EOFError, zlib.error):
-        raise InputFileError(f"{path}: not a readable gzip file") from None
-
-
 def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(physical line number from 1, line) for each non-blank line, read as a stream."""
+    """(physical line number from 1, line) for each non-blank line, read as a stream.
+
+    The line break is left out; a line longer than `MAX_LINE_BYTES` comes cut just past it.
+    """
     check_readable(path)
     with _open(path) as stream:
+        lines = _non_blank_lines(stream)
         number = 0
         try:
-            for number, line in enumerate(stream, start=1):
-                if line.strip():
-                    yield number, line.removeprefix(_BOM) if number == 1 else line
-        except (OSError, EOFError, zlib.error):
-            raise InputFileError(f"{path}: unreadable after line {number}") from None
+            for number, line in lines:
+                yield number, line
+        except _READ_ERRORS:
+            raise InputFileError(_unreadable(path, after=number)) from None
+
+
+def _non_blank_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(_bounded_lines(stream), start=1):
+        if number == 1:
+            line = line.removeprefix(_BOM)  # noqa: PLW2901 (a BOM only starts the file)
+        if line.strip():
+            yield number, line
+
+
+def _bounded_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Each physical line without its break, cut after `MAX_LINE_BYTES + 1` bytes."""
+    while line := stream.readline(MAX_LINE_BYTES + 1):
+        if not line.endswith(b"\n"):
+            _skip_rest_of_line(stream)
+        yield line.rstrip(b"\r\n")
+
+
+def _skip_rest_of_line(stream: BinaryIO) -> None:
+    while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+        pass

@@ -1,4 +1,14 @@
-"""SIRET checksum: Luhn over the 14 digits, with La Poste's documented exception."""
+"""SIRET rules of `region-input.md`: Luhn over the 14 digits and over the SIREN (the first 9).
+
+La Poste numbers its thousands of establishments under one SIREN beyond what Luhn allows:
+INSEE checks them, but the head office, by a plain digit sum that must be a multiple of 5.
+The SIREN check applies to them too (`356000000` passes Luhn).
+
+The same rules as python-stdnum's `stdnum.fr.siret` on 14-character strings
+(`tests/snapshots/test_stdnum_crosscheck.py`), with one difference: stdnum first strips
+spaces and dots and reads full-width and mathematical digits as digits; here a SIRET is
+exactly 14 ASCII digits.
+"""
 
 _LA_POSTE_SIREN = "356000000"
 _LA_POSTE_HEAD_OFFICE = "35600000000048"
@@ -15,11 +25,20 @@ def luhn_sum(digits: str) -> int:
     return total
 
 
+def luhn_check_digit(digits: str) -> str:
+    """The digit that, appended to `digits`, makes a number passing Luhn."""
+    return str(-luhn_sum(digits + "0") % 10)
+
+
+def _passes_luhn(digits: str) -> bool:
+    return luhn_sum(digits) % 10 == 0
+
+
 def is_valid_siret(siret: str) -> bool:
     if len(siret) != 14 or not siret.isascii() or not siret.isdigit():
         return False
-    # La Poste numbers its thousands of establishments under one SIREN beyond what Luhn
-    # allows: INSEE checks them by a plain digit sum that must be a multiple of 5.
     if siret.startswith(_LA_POSTE_SIREN) and siret != _LA_POSTE_HEAD_OFFICE:
-        return sum(int(c) for c in siret) % 5 == 0
-    return luhn_sum(siret) % 10 == 0
+        establishment_ok = sum(int(c) for c in siret) % 5 == 0
+    else:
+        establishment_ok = _passes_luhn(siret)
+    return establishment_ok and _passes_luhn(siret[:9])

@@ -7,16 +7,25 @@ carry a NIR or a name, and the report must not.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from agora_bridge.snapshots.model import Snapshot, Statut
+from agora_bridge.snapshots.model import (
+    FLOAT_SEEN,
+    HOURS_FIELDS,
+    ID_DOSSIER,
+    NO_CONTROL_PATTERN,
+    Snapshot,
+    Statut,
+)
 from agora_bridge.snapshots.normalise import agora_name
-from agora_bridge.snapshots.reader import is_utf8
+from agora_bridge.snapshots.reader import MAX_LINE_BYTES, is_utf8
 
 PARIS = ZoneInfo("Europe/Paris")
 AGE_MIN, AGE_MAX = 15, 99
@@ -24,20 +33,23 @@ AGE_MIN, AGE_MAX = 15, 99
 # Rule codes and what they mean, for people reading a report.
 RULES: dict[str, str] = {
     "JSON_INVALIDE": "the line is not a JSON object",
-    "ENCODAGE_INVALIDE": "the line is not UTF-8 text",
+    "ENCODAGE_INVALIDE": "the line is not UTF-8 text (or escapes half of a UTF-16 surrogate pair)",
+    "LIGNE_TROP_LONGUE": f"the line is longer than {MAX_LINE_BYTES:,} bytes",
     "CHAMP_REQUIS": "the field is required (in this status)",
     "FORMAT_INVALIDE": "the value does not have the expected type or format",
     "LONGUEUR_INVALIDE": "the text is empty or too long",
+    "CARACTERE_CONTROLE": "the text holds a control character (U+0000-U+001F, U+007F)",
     "VALEUR_INCONNUE": "the value is not one of the allowed codes",
     "VALEUR_HORS_LIMITES": "the number is out of its allowed range",
-    "DATE_INVALIDE": "not a YYYY-MM-DD date, or a timestamp without offset",
-    "SIRET_INVALIDE": "14 digits with a valid Luhn checksum (La Poste: digit sum multiple of 5)",
+    "DATE_INVALIDE": "not a YYYY-MM-DD date string, or not a timestamp string with an offset",
+    "SIRET_INVALIDE": "Luhn over the 14 digits and the SIREN (La Poste: digit sum multiple of 5)",
     "CERTIFICATION_INVALIDE": "RNCP/RS: the prefix then digits; CERTIFINFO: digits only",
     "NOM_INVALIDE": "no letter left once normalised for AGORA",
     "AGE_HORS_LIMITES": "the trainee must be 15 to 99 years old on the entry date",
     "DATE_FUTURE": "the date is after today (Europe/Paris)",
     "DATE_INCOHERENTE": "the date is out of order with the session or the dossier's other dates",
     "SORTIE_APRES_FIN_SESSION": "the exit date is after the session's end",
+    "REFUS_BASE": "the database refused to store the line (its values, whatever they are)",
     "STATUT_INCOHERENT": "the field is filled in but the status has not reached that step",
 }
 
@@ -49,15 +61,19 @@ _PYDANTIC_CODES = {
     "string_too_long": "LONGUEUR_INVALIDE",
     "greater_than": "VALEUR_HORS_LIMITES",
     "greater_than_equal": "VALEUR_HORS_LIMITES",
+    "less_than": "VALEUR_HORS_LIMITES",
+    "less_than_equal": "VALEUR_HORS_LIMITES",
+    "date_type": "DATE_INVALIDE",
     "date_parsing": "DATE_INVALIDE",
     "date_from_datetime_parsing": "DATE_INVALIDE",
     "date_from_datetime_inexact": "DATE_INVALIDE",
+    "datetime_type": "DATE_INVALIDE",
     "datetime_parsing": "DATE_INVALIDE",
     "datetime_from_date_parsing": "DATE_INVALIDE",
     "timezone_aware": "DATE_INVALIDE",
-    "json_invalid": "JSON_INVALIDE",
-    "json_type": "JSON_INVALIDE",
 }
+# A JSON number's own text: no exponent, at most 2 decimals (a negative one is out of range).
+_NUMBER_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]{1,2})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,37 +94,96 @@ def paris_today() -> date:
 
 
 def parse_line(line: str | bytes, *, today: date) -> Snapshot | Rejection:
+    """A snapshot, or every rule the line breaks; never raises, whatever the line holds."""
+    if len(line) > MAX_LINE_BYTES:
+        return Rejection(None, (FieldError("ligne", "LIGNE_TROP_LONGUE"),))
+    context: dict[str, bool] = {}
     try:
-        snapshot = Snapshot.model_validate_json(line)
+        snapshot = Snapshot.model_validate_json(line, context=context)
     except ValidationError as exc:
-        if isinstance(line, bytes) and not is_utf8(line):
-            return Rejection(_id_of(line), (FieldError("ligne", "ENCODAGE_INVALIDE"),))
-        return Rejection(_id_of(line), _from_pydantic(exc))
-    errors = tuple(check_rules(snapshot, today=today))
+        errors = (*_from_pydantic(exc, line), *_number_text_errors(line, context))
+        return Rejection(_id_of(line), tuple(dict.fromkeys(errors)))
+    errors = (*_number_text_errors(line, context), *check_rules(snapshot, today=today))
     return Rejection(snapshot.id_dossier, errors) if errors else snapshot
 
 
-def _from_pydantic(exc: ValidationError) -> tuple[FieldError, ...]:
+def _from_pydantic(exc: ValidationError, line: str | bytes) -> tuple[FieldError, ...]:
     errors: dict[FieldError, None] = {}  # ordered set: one entry per field and rule
-    for error in exc.errors(include_input=False, include_url=False, include_context=False):
-        code = _PYDANTIC_CODES.get(error["type"], error["type"])
-        if not code.isupper():  # a pydantic type we do not name: a format problem
-            code = "FORMAT_INVALIDE"
+    for error in exc.errors(include_input=False, include_url=False):
         champ = ".".join(str(part) for part in error["loc"])
-        errors[FieldError(champ or "ligne", "JSON_INVALIDE" if not champ else code)] = None
+        if not champ:  # the line itself: not JSON, not an object, not text
+            return (FieldError("ligne", _line_code(line)),)
+        errors[FieldError(champ, _code(error))] = None
     return tuple(errors)
 
 
-def _id_of(line: str | bytes) -> str | None:
-    """The id of a rejected line, for the report, when the line is JSON with a string id."""
-    if isinstance(line, bytes):
-        line = line.decode("utf-8", errors="replace")
+def _code(error: ErrorDetails) -> str:
+    if error["type"] == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern")
+        return "CARACTERE_CONTROLE" if pattern == NO_CONTROL_PATTERN else "FORMAT_INVALIDE"
+    code = _PYDANTIC_CODES.get(error["type"], error["type"])
+    return code if code.isupper() else "FORMAT_INVALIDE"  # a pydantic type we do not name
+
+
+def _line_code(line: str | bytes) -> str:
+    if isinstance(line, bytes) and not is_utf8(line):
+        return "ENCODAGE_INVALIDE"
+    return "ENCODAGE_INVALIDE" if _holds_lone_surrogate(line) else "JSON_INVALIDE"
+
+
+def _holds_lone_surrogate(line: str | bytes) -> bool:
+    """JSON lets `\\ud800` stand alone, but no UTF-8 text can hold it: an encoding error."""
     try:
+        json.dumps(json.loads(line), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
+
+
+class _JsonNumber(str):
+    """The text of a JSON number that is not an integer, as the line spells it."""
+
+
+def _number_text_errors(line: str | bytes, context: dict[str, bool]) -> Iterator[FieldError]:
+    """Hours given as JSON numbers, held to their text: no exponent, at most 2 decimals.
+
+    pydantic hands JSON numbers to validators as floats (`1e3` and `1000.0` alike), so the
+    hours validator only flags them; the line is read again, exactly, only then.
+    """
+    if not context.get(FLOAT_SEEN):
+        return
+    try:
+        data = json.loads(line, parse_float=_JsonNumber, parse_constant=_JsonNumber)
+    except (ValueError, RecursionError):
+        return
+    for champ in HOURS_FIELDS:
+        value = _at(data, champ.split("."))
+        if isinstance(value, _JsonNumber) and not _NUMBER_TEXT.fullmatch(value):
+            yield FieldError(champ, "FORMAT_INVALIDE")
+
+
+def _at(data: object, path: Iterable[str]) -> object:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _id_of(line: str | bytes) -> str | None:
+    """The id of a rejected line, when the line is JSON with a well-formed id.
+
+    Anything else is left out: a malformed id may be garbage, control characters or
+    personal data put in the wrong field.
+    """
+    if isinstance(line, bytes):  # what is not UTF-8 reads as U+FFFD, never in a kept id
+        line = line.decode("utf-8", errors="replace")
+    try:  # the standard library, unlike pydantic, reads past a lone surrogate escape
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     ident = value.get("id_dossier") if isinstance(value, dict) else None
-    return ident[:64] if isinstance(ident, str) else None
+    return ident if isinstance(ident, str) and ID_DOSSIER.fullmatch(ident) else None
 
 
 def check_rules(s: Snapshot, *, today: date) -> Iterator[FieldError]:

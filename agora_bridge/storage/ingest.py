@@ -44,17 +44,33 @@ class RejectedLine:
     rejection: Rejection
 
 
+@dataclass(frozen=True, slots=True)
+class LineOutcome:
+    """One line's outcome, for a caller that answers line by line (the ingest API)."""
+
+    ligne: int
+    resultat: str  # ACCEPTE, IGNORE_VERSION_ANCIENNE, REJETE
+    id_dossier: str | None
+    classification: Classification | None = None  # of an accepted snapshot
+    erreurs: tuple[FieldError, ...] = ()  # of a rejected line
+
+
 @dataclass
 class IngestReport:
     outcomes: Counter[str] = field(default_factory=Counter)  # ACCEPTE, IGNORE_…, REJETE
     # Accepted snapshots by classification: `ENVOYABLE`, `EXCLU:<reason>`, `RETENU:<reason>`.
     classes: Counter[str] = field(default_factory=Counter)
     rejected: list[RejectedLine] = field(default_factory=list)  # the first LISTED_REJECTIONS
+    # Every line's outcome, only when the caller passes a list (a file may have millions).
+    lines: list[LineOutcome] | None = None
 
     def reject(self, ligne: int, rejection: Rejection) -> None:
         self.outcomes["REJETE"] += 1
         if len(self.rejected) < LISTED_REJECTIONS:
             self.rejected.append(RejectedLine(ligne, rejection))
+        if self.lines is not None:
+            outcome = LineOutcome(ligne, "REJETE", rejection.id_dossier, None, rejection.erreurs)
+            self.lines.append(outcome)
         codes = [f"{e.champ}:{e.code}" for e in rejection.erreurs]
         log.info(
             "ingest.line.rejected", ligne=ligne, id_dossier=rejection.id_dossier, erreurs=codes
@@ -84,10 +100,13 @@ async def ingest_lines(
     ingestion: Ingestion,
     *,
     batch_size: int = 500,
+    report: IngestReport | None = None,
 ) -> IngestReport:
     """Parse and store each line (see `ingest_parsed`)."""
     parsed = ((number, parse_line(line, today=ingestion.today)) for number, line in lines)
-    return await ingest_parsed(session_maker, parsed, ingestion, batch_size=batch_size)
+    return await ingest_parsed(
+        session_maker, parsed, ingestion, batch_size=batch_size, report=report
+    )
 
 
 async def ingest_parsed(
@@ -96,11 +115,12 @@ async def ingest_parsed(
     ingestion: Ingestion,
     *,
     batch_size: int = 500,
+    report: IngestReport | None = None,
 ) -> IngestReport:
     """Store each valid snapshot, one transaction a batch: a crash loses at most the batch in
     flight, never acknowledged, and importing it again is harmless (versions decide). Outcomes
-    are counted once their batch is committed."""
-    report = IngestReport()
+    are counted once their batch is committed, into `report` when given."""
+    report = report if report is not None else IngestReport()
     iterator = iter(items)
     while batch := list(islice(iterator, batch_size)):
         valid = [_classified(ligne, result, ingestion, report) for ligne, result in batch]
@@ -126,6 +146,11 @@ def _record(report: IngestReport, item: _Valid, outcome: StoreOutcome | None) ->
         report.reject(item.ligne, Rejection(item.snapshot.id_dossier, (REFUS_BASE,)))
         return
     report.outcomes[outcome.value] += 1
+    if report.lines is not None:
+        accepted = outcome is StoreOutcome.ACCEPTE
+        classification = item.classification if accepted else None
+        id_dossier = item.snapshot.id_dossier
+        report.lines.append(LineOutcome(item.ligne, outcome.value, id_dossier, classification))
     if outcome is StoreOutcome.ACCEPTE:
         classification = item.classification
         motif = f":{classification.motif}" if classification.motif else ""

@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
@@ -117,3 +118,42 @@ class LedgerEntry(Base):
     body_digest: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Organisation(Base):
+    """A caller of the HTTP API: the Région's system, the ops team, an organisme de formation
+    (by its SIRET) or a prescriber (by its structure code and type)."""
+
+    __tablename__ = "organisation"
+    __table_args__ = (
+        CheckConstraint("role IN ('REGION_SI', 'OPS', 'ORGANISME', 'PRESCRIPTEUR')", name="role"),
+        # Each role carries exactly its own identifiers: a caller's scope derives from them.
+        CheckConstraint("(role = 'ORGANISME') = (siret IS NOT NULL)", name="siret"),
+        CheckConstraint(
+            "(role = 'PRESCRIPTEUR') = (structure_code IS NOT NULL)"
+            " AND (structure_code IS NULL) = (structure_type IS NULL)",
+            name="structure",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    siret: Mapped[str | None] = mapped_column(String(14), index=True)
+    structure_code: Mapped[str | None] = mapped_column(String(64))
+    structure_type: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CleApi(Base):
+    """An API key: its public id and the SHA-256 of its secret, never the secret itself."""
+
+    __tablename__ = "cle_api"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organisation.id"), index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

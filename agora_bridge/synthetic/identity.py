@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date
 
 from agora_bridge.snapshots.nir import nir_key
-from agora_bridge.snapshots.siret import luhn_sum
+from agora_bridge.snapshots.siret import luhn_check_digit
 from agora_bridge.synthetic.reference import DEPARTEMENTS_NAISSANCE, PAYS, pick
 
 # Birth places in NIRs: Corsica (2A/2B since 1976, 20 before), abroad (99 + country), overseas.
@@ -17,16 +17,13 @@ _OVERSEAS_SHARE = 0.02
 
 
 def valid_siret(rng: random.Random) -> str:
-    """14 digits passing the Luhn check, and so do the first 9 (the SIREN): never a La Poste
-    number, which has its own rule."""
-    siren = _with_luhn_digit(f"{1 + int(rng.random() * 9)}{int(rng.random() * 10**7):07d}")
-    if siren == "356000000":  # La Poste
-        siren = _with_luhn_digit("4" + siren[1:8])
-    return _with_luhn_digit(siren + f"{int(rng.random() * 10**4):04d}")
-
-
-def _with_luhn_digit(body: str) -> str:
-    return body + str((10 - luhn_sum(body + "0") % 10) % 10)
+    """A SIREN and a SIRET both passing Luhn (never La Poste's, which has its own rule)."""
+    body = f"{1 + int(rng.random() * 9)}{int(rng.random() * 10**12):012d}"
+    if body.startswith("35600000"):
+        body = "4" + body[1:]
+    siren = body[:8] + luhn_check_digit(body[:8])
+    establishment = siren + body[9:]
+    return establishment + luhn_check_digit(establishment)
 
 
 def _birth_place(r: Callable[[], float], year: int) -> str:

@@ -24,6 +24,7 @@ from agora_bridge.agora.schemas import (
     Titulaire,
     from_agora,
 )
+from agora_bridge.snapshots.settlement import COUT_MAX_CENTS, HEURES_MAX, TAUX_HORAIRE_MAX_CENTS
 from tests.agora.wire_builders import NIR, creation, dossier_json, ligne_lot, solde, titulaire
 from tests.mocks.builders import creation as spec_example
 
@@ -61,6 +62,21 @@ def test_hours_travel_as_plain_decimal_strings(hours: Decimal | str, text: str) 
 def test_hours_keep_two_decimals_at_most() -> None:
     with pytest.raises(ValidationError):
         Solde(**{**dict(solde()), "heures_realisees_centre": Decimal("1.125")})
+
+
+@pytest.mark.parametrize(
+    ("field", "largest"),
+    [
+        ("heures_realisees_centre", HEURES_MAX),
+        ("taux_horaire_cents", TAUX_HORAIRE_MAX_CENTS),
+        ("cout_pedagogique_cents", COUT_MAX_CENTS),
+    ],
+)
+def test_amounts_stop_at_the_contracts_maxima(field: str, largest: Decimal | int) -> None:
+    Solde(**{**dict(solde()), field: largest})
+    step = Decimal("0.01") if isinstance(largest, Decimal) else 1
+    with pytest.raises(ValidationError):
+        Solde(**{**dict(solde()), field: largest + step})
 
 
 def test_session_hours_must_be_positive() -> None:

@@ -104,3 +104,42 @@ def test_an_unreadable_file_is_one_sentence_and_exit_2(
 def test_debug_shows_the_error_itself(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--debug", "validate", str(tmp_path / "absent.jsonl")])
     assert isinstance(result.exception, InputFileError)
+
+
+def test_a_lone_surrogate_is_one_rejected_line_and_the_file_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b'{"id_dossier": "\\ud800"}\n' + snapshot_line(id_dossier="A").encode() + b"\n"
+    )
+    for args in (["--json"], []):
+        result = runner.invoke(app, ["validate", str(path), *args], env={"COLUMNS": "200"})
+        assert result.exit_code == 1
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "Traceback" not in result.output
+    report = json.loads(runner.invoke(app, ["validate", str(path), "--json"]).stdout)
+    assert (report["lignes"], report["invalides"], report["envoyables"]) == (2, 1, 1)
+    assert report["detail_invalides"] == [
+        {
+            "ligne": 1,
+            "id_dossier": None,
+            "erreurs": [{"champ": "ligne", "code": "ENCODAGE_INVALIDE"}],
+        }
+    ]
+
+
+def test_a_latin_1_first_line_does_not_refuse_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b'{"id_dossier": "B", "nom": "\xe9"}\n' + snapshot_line(id_dossier="A").encode()
+    )
+    result = runner.invoke(app, ["validate", str(path), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["detail_invalides"] == [
+        {
+            "ligne": 1,
+            "id_dossier": "B",
+            "erreurs": [{"champ": "ligne", "code": "ENCODAGE_INVALIDE"}],
+        }
+    ]
+    assert report["envoyables"] == 1

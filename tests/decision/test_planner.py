@@ -1,18 +1,15 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 import pytest
 
 from agora_bridge.decision.dossier import (
     AgoraDossier,
-    Annuler,
     Creer,
-    Entrer,
     Rectifier,
-    Refus,
     Solder,
+    SortieAgora,
     Sortir,
     apply,
 )
@@ -20,12 +17,14 @@ from agora_bridge.decision.planner import (
     ANNULATION_APRES_SORTIE,
     MODIFICATION_APRES_ANNULATION,
     MODIFICATION_APRES_SOLDE,
+    REFUS_PREVU,
     RETOUR_ARRIERE,
+    Plan,
     plan,
     project,
 )
 from agora_bridge.snapshots.model import Snapshot
-from tests.builders import snapshot
+from tests.builders import TODAY, snapshot
 
 
 def acknowledged(s: Snapshot) -> AgoraDossier:
@@ -159,48 +158,58 @@ def test_project_needs_a_nir() -> None:
         project(snapshot(**{"stagiaire.nir": None}))
 
 
-class TestTheAgoraModel:
-    def test_transitions_follow_the_graph(self) -> None:
-        ack = acknowledged(snapshot("SORTI"))
-        target = project(snapshot("SOLDE"))
-        assert target.solde is not None
-        assert apply(ack, Solder(target.solde)).statut.value == "SOLDE"
-        with pytest.raises(Refus) as refused:
-            apply(ack, Entrer(date(2019, 3, 5)))
-        assert refused.value.code == "TRANSITION_INVALIDE"
+class TestWhatAgoraWouldRefuseIsHeld:
+    """Finding 4: AGORA judges each step against the fields it fixed at creation."""
 
-    def test_a_repeated_transition_is_already_applied(self) -> None:
+    def test_an_exit_after_the_session_end_agora_holds_is_held(self) -> None:
         ack = acknowledged(snapshot("ENTRE"))
-        with pytest.raises(Refus, match="TRANSITION_DEJA_APPLIQUEE"):
-            apply(ack, Entrer(date(2019, 3, 4)))
+        moved = snapshot(
+            "SORTI",
+            version=2,
+            **{"session.date_fin": "2019-10-31", "sortie.date": "2019-10-15"},
+        )
+        assert plan(ack, moved, today=TODAY) == Plan(
+            retenue=REFUS_PREVU + "SORTIE_APRES_FIN_SESSION", non_transmis=("session_fin",)
+        )
 
-    def test_creation_of_an_existing_dossier_and_steps_on_an_unknown_one(self) -> None:
-        ack = acknowledged(snapshot())
-        with pytest.raises(Refus, match="DOSSIER_EXISTANT"):
-            apply(ack, Creer(ack.titulaire, ack.fige))
-        with pytest.raises(Refus, match="DOSSIER_INCONNU"):
-            apply(None, Entrer(date(2019, 3, 4)))
+    def test_an_exit_within_both_sessions_is_sent(self) -> None:
+        ack = acknowledged(snapshot("ENTRE"))
+        moved = snapshot("SORTI", version=2, **{"session.date_fin": "2019-10-31"})
+        assert plan(ack, moved, today=TODAY) == Plan(
+            (Sortir(SortieAgora(date(2019, 9, 27), "FIN_FORMATION")),),
+            non_transmis=("session_fin",),
+        )
 
-    def test_no_cancellation_after_exit(self) -> None:
+    def test_an_entry_before_the_session_start_agora_holds_is_held(self) -> None:
+        ack = acknowledged(snapshot("ENTRE"))
+        moved = snapshot(
+            "ENTRE", version=2, date_entree="2019-02-26", **{"session.date_debut": "2019-02-25"}
+        )
+        assert plan(ack, moved, today=TODAY) == Plan(
+            retenue="REFUS_PREVU_DATE_INCOHERENTE", non_transmis=("session_debut",)
+        )
+
+    def test_a_settlement_over_another_duration_is_held(self) -> None:
+        # 840.5 hours done: 84 % of the new 1,000 hours, 100 % of the 840 AGORA holds.
         ack = acknowledged(snapshot("SORTI"))
-        target = project(snapshot("ANNULE"))
-        assert target.annulation is not None
-        with pytest.raises(Refus, match="TRANSITION_INVALIDE"):
-            apply(ack, Annuler(target.annulation))
+        longer = snapshot("SOLDE", version=2, **{"session.duree_heures": "1000"})
+        assert plan(ack, longer, today=TODAY) == Plan(
+            retenue="REFUS_PREVU_COUT_INCOHERENT", non_transmis=("duree_heures",)
+        )
 
-    def test_rectification_rules(self) -> None:
-        settled = acknowledged(snapshot("SOLDE"))
-        with pytest.raises(Refus, match="DOSSIER_SOLDE"):
-            apply(settled, Rectifier(titulaire=settled.titulaire))
-        validated = acknowledged(snapshot())
-        with pytest.raises(Refus, match="TRANSITION_INVALIDE"):
-            apply(validated, Rectifier(date_entree=date(2019, 3, 5)))
+    def test_a_cancellation_before_the_validation_agora_holds_is_held(self) -> None:
+        ack = acknowledged(snapshot())
+        earlier = snapshot(
+            "ANNULE",
+            version=2,
+            date_validation="2019-02-10",
+            **{"annulation.date": "2019-02-15"},
+        )
+        assert plan(ack, earlier, today=TODAY) == Plan(
+            retenue="REFUS_PREVU_DATE_INCOHERENTE", non_transmis=("date_validation",)
+        )
 
-    def test_dates_are_checked_on_the_whole_dossier(self) -> None:
-        entered = acknowledged(snapshot("SORTI"))
-        with pytest.raises(Refus, match="DATE_INCOHERENTE"):
-            apply(entered, Rectifier(date_entree=date(2019, 9, 27).replace(day=28)))
-        assert entered.sortie is not None
-        late = replace(entered.sortie, date=date(2019, 9, 28))
-        with pytest.raises(Refus, match="SORTIE_APRES_FIN_SESSION"):
-            apply(entered, Rectifier(sortie=late))
+    def test_a_step_dated_after_today_is_held_when_today_is_given(self) -> None:
+        entered = snapshot("ENTRE")  # entry 2019-03-04
+        assert plan(None, entered, today=date(2019, 3, 3)).retenue == "REFUS_PREVU_DATE_FUTURE"
+        assert kinds(entered) == ["Creer", "Entrer"]  # no today: the dates were validated

@@ -1,6 +1,8 @@
-"""For any sequence of snapshot versions, the planner's operations bring AGORA's modelled
-state to the newest snapshot's, never backwards; it holds exactly when no sequence of
-AGORA operations could get there (checked by brute force)."""
+"""For any sequence of snapshot versions, whose fields fixed at creation move too, every
+operation the planner sends is accepted by AGORA's model in turn and brings it to the newest
+snapshot's state, never backwards, the fixed fields it lists as `non_transmis` aside; it
+holds exactly when no sequence of AGORA operations could get there (checked by brute
+force)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from agora_bridge.decision.dossier import (
     Annuler,
     Creer,
     Entrer,
+    Fige,
     Operation,
     Rectifier,
     Refus,
@@ -25,6 +28,8 @@ from agora_bridge.decision.dossier import (
 )
 from agora_bridge.decision.planner import path, plan, project
 from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.validation import check_rules
+from tests.builders import TODAY
 from tests.strategies import histories
 
 
@@ -67,13 +72,19 @@ def reachable(start: AgoraDossier | None, target: AgoraDossier) -> bool:
             continue
         for op in candidate_operations(state, target):
             try:
-                following = apply(state, op)
+                following = apply(state, op, today=TODAY)
             except Refus:
                 continue
             if following not in seen:
                 seen.add(following)
                 queue.append((following, depth + 1))
     return False
+
+
+def as_sent(target: AgoraDossier, held: Fige, non_transmis: tuple[str, ...]) -> AgoraDossier:
+    """The target with the fixed fields AGORA cannot take as AGORA keeps them."""
+    kept = {name: getattr(held, name) for name in non_transmis}
+    return replace(target, fige=replace(target.fige, **kept))
 
 
 @settings(max_examples=400, deadline=None)
@@ -83,7 +94,8 @@ def test_operations_bring_agora_to_the_newest_snapshot_never_backwards(
 ) -> None:
     acknowledged: AgoraDossier | None = None
     for s in history:
-        result = plan(acknowledged, s)
+        assert list(check_rules(s, today=TODAY)) == []  # only valid snapshots are planned
+        result = plan(acknowledged, s, today=TODAY)
         target = project(s)
         if result.retenue is not None:
             assert result.operations == ()
@@ -91,9 +103,10 @@ def test_operations_bring_agora_to_the_newest_snapshot_never_backwards(
             continue
         state = acknowledged
         for op in result.operations:
-            state = apply(state, op)  # AGORA's model accepts every step
-        assert reached(state, target)
+            state = apply(state, op, today=TODAY)  # AGORA's model accepts every step
         assert state is not None
+        assert state == as_sent(target, state.fige, result.non_transmis)
+        assert all(getattr(state.fige, n) != getattr(target.fige, n) for n in result.non_transmis)
         if acknowledged is not None:
             assert acknowledged.statut in path(state), "AGORA never goes backwards"
         acknowledged = state

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,8 @@ import pytest
 from agora_bridge.settings import DEFAULT_EXCLUDED
 from agora_bridge.snapshots.perimeter import Perimeter
 from agora_bridge.snapshots.preflight import PreflightReport, preflight
-from agora_bridge.snapshots.reader import InputFileError, read_lines
-from tests.builders import TODAY, snapshot_line
+from agora_bridge.snapshots.reader import MAX_LINE_BYTES, InputFileError, read_lines
+from tests.builders import TODAY, snapshot_dict, snapshot_line
 
 CUT_OFF = date(2017, 1, 1)
 
@@ -90,7 +91,14 @@ def test_rejections_carry_the_physical_line_number_and_every_reason(tmp_path: Pa
     bad = line("Z", **{"organisme.siret": "1", "stagiaire.sexe": "X"})
     file = write(
         tmp_path / "in.jsonl",
-        ["", line("A", **{"stagiaire.prenom": "Éloïse"}), "   ", bad, b'{"id_dossier": "\xe9"}'],
+        [
+            "",
+            line("A", **{"stagiaire.prenom": "Éloïse"}),
+            "   ",
+            bad,
+            b'{"id_dossier": "PDL-5", "nom": "\xe9"}',
+            b'{"id_dossier": "\xe9"}',
+        ],
     )
     _, details = run(file)
     assert details == [
@@ -104,7 +112,12 @@ def test_rejections_carry_the_physical_line_number_and_every_reason(tmp_path: Pa
         },
         {
             "ligne": 5,
-            "id_dossier": "\ufffd",
+            "id_dossier": "PDL-5",
+            "erreurs": [{"champ": "ligne", "code": "ENCODAGE_INVALIDE"}],
+        },
+        {  # only a well-formed id is reported
+            "ligne": 6,
+            "id_dossier": None,
             "erreurs": [{"champ": "ligne", "code": "ENCODAGE_INVALIDE"}],
         },
     ]
@@ -152,3 +165,58 @@ def test_a_corrupt_gzip(tmp_path: Path) -> None:
 def test_an_empty_file_counts_nothing(tmp_path: Path) -> None:
     report, details = run(write(tmp_path / "in.jsonl", ["", "  "]))
     assert (report.lignes, report.envoyables, details) == (0, 0, [])
+
+
+def test_a_bad_line_never_stops_the_file_whatever_it_holds(tmp_path: Path) -> None:
+    latin_1 = json.dumps(snapshot_dict(**{"stagiaire.prenom": "Éloïse"}), ensure_ascii=False)
+    bad: list[tuple[bytes, str]] = [
+        (latin_1.encode("latin-1"), "ENCODAGE_INVALIDE"),  # first: never decides the file
+        (b'{"id_dossier": "\\ud800"}', "ENCODAGE_INVALIDE"),
+        (b'{"id_dossier": "Z", "nom": "\x00"}', "JSON_INVALIDE"),  # a raw NUL
+        (b"\x00\x00\x00", "JSON_INVALIDE"),
+        (b"[" * 50_000, "JSON_INVALIDE"),
+        (b'{"version": 1' + b"0" * 10_000 + b"}", "JSON_INVALIDE"),
+        (b"\xff" * (MAX_LINE_BYTES + 10), "LIGNE_TROP_LONGUE"),
+        (b"[1, 2]", "JSON_INVALIDE"),
+    ]
+    lines: list[str | bytes] = []
+    for index, (content, _) in enumerate(bad):
+        lines += [content, line(f"OK-{index}")]
+    report, details = run(write(tmp_path / "in.jsonl", lines))
+    assert (report.lignes, report.invalides, report.envoyables) == (
+        2 * len(bad),
+        len(bad),
+        len(bad),
+    )
+    assert [(d["ligne"], d["erreurs"]) for d in details] == [
+        (2 * index + 1, [{"champ": "ligne", "code": code}]) for index, (_, code) in enumerate(bad)
+    ]
+
+
+def test_field_errors_of_the_new_rules_are_reported_by_line(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "in.jsonl",
+        [
+            line("A", **{"stagiaire.nom_naissance": "Du\x00pont"}),
+            line("B", **{"session.duree_heures": "1_000"}),
+            line("C", **{"date_validation": 20190220}),
+        ],
+    )
+    _, details = run(file)
+    assert details == [
+        {
+            "ligne": 1,
+            "id_dossier": "A",
+            "erreurs": [{"champ": "stagiaire.nom_naissance", "code": "CARACTERE_CONTROLE"}],
+        },
+        {
+            "ligne": 2,
+            "id_dossier": "B",
+            "erreurs": [{"champ": "session.duree_heures", "code": "FORMAT_INVALIDE"}],
+        },
+        {
+            "ligne": 3,
+            "id_dossier": "C",
+            "erreurs": [{"champ": "date_validation", "code": "DATE_INVALIDE"}],
+        },
+    ]

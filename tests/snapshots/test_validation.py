@@ -4,7 +4,9 @@ from typing import Any
 
 import pytest
 
+from agora_bridge.snapshots import validation as validation_module
 from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.reader import MAX_LINE_BYTES
 from agora_bridge.snapshots.validation import (
     RULES,
     FieldError,
@@ -190,3 +192,18 @@ def test_a_validation_error_never_quotes_the_input() -> None:
         Snapshot.model_validate(data)
     assert NIR not in str(error.value)
     assert "x" * 81 not in str(error.value)
+
+
+def test_every_code_is_documented() -> None:
+    assert set(validation_module._PYDANTIC_CODES.values()) <= set(RULES)
+    lines: list[str | bytes] = [
+        snapshot_line(**{"stagiaire.prenom": "a\x01", "version": 2**63, "date_maj": 0}),
+        snapshot_line(**{"session.duree_heures": "1e3", "action.intitule": ""}),
+        b"x" * (MAX_LINE_BYTES + 1),
+        b"\xe9",
+        b"{",
+    ]
+    for line in lines:
+        result = parse_line(line, today=TODAY)
+        assert isinstance(result, Rejection)
+        assert {e.code for e in result.erreurs} <= set(RULES)

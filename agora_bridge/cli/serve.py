@@ -1,0 +1,54 @@
+"""`agora-bridge serve`: the HTTP API under uvicorn (one worker), background services in its
+lifespan."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+
+from agora_bridge.api import create_app
+from agora_bridge.cli.common import run_database_command
+from agora_bridge.settings import Settings
+from agora_bridge.storage import db
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Serve the HTTP API until interrupted."""
+    settings = Settings()
+    # Checked before uvicorn starts, so that the refusal is one sentence, not a lifespan
+    # traceback; the lifespan checks it again for every other way of running the app.
+    run_database_command(_check_database(settings.database_url))
+    app = create_app(settings)
+    server_for(app, host=host, port=port).run()
+
+
+async def _check_database(url: str) -> None:
+    engine = db.make_engine(url)
+    try:
+        await db.assert_at_head(engine)
+    finally:
+        await engine.dispose()
+
+
+def server_for(app: FastAPI, *, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        workers=1,
+        # uvloop and httptools when installed (uvicorn's `standard` extra), like the mock.
+        loop="auto",
+        http="auto",
+        lifespan="on",
+        access_log=False,  # the request id middleware logs each request, redacted
+        log_config=None,  # keep agora_bridge.logs' configuration
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    return uvicorn.Server(config)

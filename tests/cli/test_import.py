@@ -1,0 +1,81 @@
+"""`agora-bridge import FILE`: the ingest API's semantics from a file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from agora_bridge.cli.main import app
+from tests.builders import snapshot_line
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "bridge.db"
+    monkeypatch.setenv("AGORA_BRIDGE_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("AGORA_BRIDGE_MODE", "test")  # the demo NIR keys
+    return path
+
+
+def run(*arguments: str) -> Result:
+    return CliRunner().invoke(app, list(arguments))
+
+
+def versions(database: Path) -> dict[str, int]:
+    with sqlite3.connect(database) as connection:
+        return dict(connection.execute("SELECT id_dossier, version FROM dossier").fetchall())
+
+
+def write(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_clean_file_is_stored_exit_0(database: Path, tmp_path: Path) -> None:
+    assert run("db", "upgrade").exit_code == 0
+    file = write(
+        tmp_path / "d.jsonl",
+        snapshot_line("VALIDE", id_dossier="PDL-1", version=2),
+        snapshot_line("VALIDE", id_dossier="PDL-1", version=1),
+        snapshot_line("ENTRE", id_dossier="PDL-2"),
+    )
+    result = run("import", str(file))
+    assert result.exit_code == 0, result.output
+    assert versions(database) == {"PDL-1": 2, "PDL-2": 1}
+    assert "ACCEPTE" in result.stdout
+    assert "IGNORE_VERSION_ANCIENNE" in result.stdout
+    assert "d.jsonl" in result.stderr  # the progress bar
+
+
+def test_rejected_lines_are_listed_exit_1(database: Path, tmp_path: Path) -> None:
+    assert run("db", "upgrade").exit_code == 0
+    file = tmp_path / "d.jsonl.gz"
+    with gzip.open(file, "wt", encoding="utf-8") as stream:
+        stream.write(snapshot_line("VALIDE", id_dossier="PDL-1") + "\n{}\n")
+        stream.write(json.dumps({"id_dossier": "PDL-3", "version": 1}) + "\n")
+    result = run("import", str(file))
+    assert result.exit_code == 1
+    assert versions(database) == {"PDL-1": 1}
+    assert "line 2 (no id): " in result.stdout
+    assert "line 3 (PDL-3): " in result.stdout
+    assert "CHAMP_REQUIS" in result.stdout
+
+
+def test_an_unreadable_file_is_exit_2_nothing_written(database: Path, tmp_path: Path) -> None:
+    assert run("db", "upgrade").exit_code == 0
+    for bad in (tmp_path / "missing.jsonl", write(tmp_path / "a.jsonl", "[1, 2]")):
+        result = run("import", str(bad))
+        assert result.exit_code == 2
+        assert result.stderr.splitlines()[-1].startswith("Error: ")
+    assert versions(database) == {}
+
+
+def test_an_unmigrated_database_is_refused(database: Path, tmp_path: Path) -> None:
+    result = run("import", str(write(tmp_path / "d.jsonl", snapshot_line())))
+    assert result.exit_code == 2
+    assert "run `agora-bridge db upgrade`" in result.stderr.splitlines()[-1]
