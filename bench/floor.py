@@ -191,7 +191,11 @@ def _search(reference: str) -> dict[str, str]:
 async def measure(
     url: str, seconds: float, concurrency: int, *, mock_pid: int | None = None
 ) -> Floor:
-    """The floor against the mock at `url`; its CPU a call too when `mock_pid` is given."""
+    """The floor against the mock at `url`; its CPU a call too when `mock_pid` is given.
+
+    The mock must have no faults on: any answer but the expected one raises. Its dossiers
+    (financeur `FLOOR`) stay in the mock. From synchronous code: `asyncio.run(measure(...))`.
+    """
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         auth = await token_headers(client)
