@@ -67,7 +67,7 @@ class Matched:
     """Where a request of `/agora/v2` goes."""
 
     template: str  # "/agora/v2/dossiers/{id_agora}", as the contract writes it; else the path
-    handler_scope: Scope | None  # route.matches' (endpoint, path_params) when a route takes it
+    handler_scope: Scope | None  # the endpoint and path_params of the route that takes it
 
 
 class Routes:
