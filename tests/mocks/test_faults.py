@@ -199,3 +199,37 @@ async def test_error_faults_over_http_are_answers_not_drops(
     response = await client.post("/agora/v2/dossiers/recherche", json={"reference_financeur": "R"})
     assert response.status_code in {500, 502, 503}
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_drops_among_concurrent_keep_alive_calls_leave_the_others_whole(
+    served: tuple[RunningMock, httpx.AsyncClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Several pooled connections, some dropped under the others' feet: each call is answered
+    # in full or dropped, and every drop is the one the mock counted.
+    mock, client = served
+    faults = {"seed": 7, "reset_rate": 0.2, "lost_response_rate": 0.2}
+    await client.put("/__mock__/faults", json=faults)
+
+    async def create(n: int) -> int | None:
+        headers = {"Idempotency-Key": f"k{n}"}
+        try:
+            response = await client.post(
+                "/agora/v2/dossiers", json=creation(f"R-{n}"), headers=headers
+            )
+        except (httpx.RemoteProtocolError, httpx.ReadError):
+            return None
+        return response.status_code
+
+    statuses = await asyncio.gather(*(create(n) for n in range(60)))
+    await client.put("/__mock__/faults", json={})
+    requetes = (await client.get("/__mock__/stats")).json()["requetes"]
+    answered = requetes.get("POST /agora/v2/dossiers 201", 0)
+    lost = requetes.get("POST /agora/v2/dossiers perdue", 0)
+    cut = requetes.get("POST /agora/v2/dossiers coupee", 0)
+    assert statuses.count(201) == answered
+    assert statuses.count(None) == lost + cut
+    assert answered + lost + cut == 60
+    assert lost > 0
+    assert cut > 0
+    assert len(mock.state.store) == answered + lost  # a lost answer's creation was applied
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
