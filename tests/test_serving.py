@@ -6,6 +6,7 @@ import uvloop
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from agora_bridge.cli.serve import server_for as serve_server_for
 from agora_bridge.serving import uvicorn_config
 from mocks.app import create_app
 from mocks.server import MockProtocol, server_for
@@ -46,3 +47,9 @@ def test_the_mock_is_served_on_the_same_stack_with_its_own_protocol() -> None:
     assert issubclass(MockProtocol, HttpToolsProtocol)
     assert config.loop == "uvloop"
     assert config.timeout_graceful_shutdown == 1
+
+
+def test_serve_runs_the_api_on_the_same_stack_with_one_worker() -> None:
+    config = serve_server_for(FastAPI(), host="127.0.0.1", port=0).config
+    assert (config.loop, config.http, config.workers) == ("uvloop", "httptools", 1)
+    assert (config.access_log, config.log_config, config.server_header) == (False, None, False)

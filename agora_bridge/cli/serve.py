@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from agora_bridge.api import create_app
 from agora_bridge.cli.common import run_database_command
+from agora_bridge.serving import uvicorn_config
 from agora_bridge.settings import Settings
 from agora_bridge.storage import db
 
@@ -37,18 +38,7 @@ async def _check_database(url: str) -> None:
 
 
 def server_for(app: FastAPI, *, host: str, port: int) -> uvicorn.Server:
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        workers=1,
-        # uvloop and httptools when installed (uvicorn's `standard` extra), like the mock.
-        loop="auto",
-        http="auto",
-        lifespan="on",
-        access_log=False,  # the request id middleware logs each request, redacted
-        log_config=None,  # keep agora_bridge.logs' configuration
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    # The mock's server stack (uvloop, httptools: agora_bridge.serving), one worker; the
+    # request id middleware logs each request, redacted, so no access log.
+    config = uvicorn_config(app, host=host, port=port, workers=1, timeout_graceful_shutdown=10)
     return uvicorn.Server(config)

@@ -250,4 +250,6 @@ async def test_a_10000_line_lot_is_processed_in_well_under_a_second() -> None:
         elapsed = time.process_time() - started
         lot = (await agora.call("GET", f"/lots/{receipt['id_lot']}")).json()
         assert lot["nb_acceptees"] == MAX_LINES
-        assert elapsed < 1.0, f"{elapsed:.2f} s"  # bench/mock_throughput.py measures it
+        # ~0.4 s on a quiet machine (bench/mock_throughput.py); CPU time still grows a little
+        # when two cores are shared by many processes: the margin catches a regression, not noise.
+        assert elapsed < 1.5, f"{elapsed:.2f} s CPU"  # bench/mock_throughput.py measures it
