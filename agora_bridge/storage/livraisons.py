@@ -33,7 +33,7 @@ def _reopened(now: datetime) -> dict[str, Any]:
         "message": None,
         "motif_retenue": None,
         "parked_at": None,
-        "updated_at": now,
+        "opened_at": case((waiting, Livraison.opened_at), else_=now),
     }
 
 
@@ -58,7 +58,7 @@ async def reopen(
 
 async def _upsert(session: AsyncSession, ids: list[str], now: datetime) -> None:
     rows = [
-        {"id_dossier": key, "etat": A_FAIRE, "generation": 1, "due_at": now, "updated_at": now}
+        {"id_dossier": key, "etat": A_FAIRE, "generation": 1, "due_at": now, "opened_at": now}
         for key in ids
     ]
     insert = _insert(session).values(rows)

@@ -175,4 +175,5 @@ class Livraison(Base):
     last_outcome: Mapped[str | None] = mapped_column(String(64))
     # Set by the backfill while the dossier is in a lot in flight: the engine leaves it alone.
     lot_id: Mapped[str | None] = mapped_column(String(64))
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # When the newest snapshot made it due: the age of the oldest pending item.
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)

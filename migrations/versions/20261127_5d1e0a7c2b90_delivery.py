@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_outcome", sa.String(length=64), nullable=True),
         sa.Column("lot_id", sa.String(length=64), nullable=True),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "etat IN ('A_FAIRE', 'A_JOUR', 'PARQUE', 'RETENU')", name=op.f("ck_livraison_etat")
         ),

@@ -1,0 +1,149 @@
+"""The sync engine: workers that claim due dossiers and run a reconcile pass over each.
+
+`concurrency` workers run at once, each on its own dossier (never two calls for one dossier,
+so one dossier's operations go out in order); a slow or stuck dossier holds only its worker.
+Workers share one AGORA client (its token bucket is the engine's rate limit towards AGORA),
+one circuit breaker and one recorder (group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agora_bridge.agora.client import AgoraClient
+from agora_bridge.delivery.breaker import Breaker
+from agora_bridge.delivery.claims import Claim, claim_due
+from agora_bridge.delivery.dossier_pass import DossierPass, Parts
+from agora_bridge.delivery.recorder import Recorder
+from agora_bridge.delivery.stats import DeliveryStats
+from agora_bridge.logs import get_logger
+from agora_bridge.settings import AgoraSettings, ConfigurationError, SyncSettings
+from agora_bridge.storage.crypto import NirCrypto
+
+log = get_logger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_owner() -> str:
+    """Names this process in `lease_owner` (each claim adds its own random token)."""
+    return f"{socket.gethostname()[:16]}-{os.getpid()}"
+
+
+def check_lease(sync: SyncSettings, agora: AgoraSettings) -> None:
+    """A lease shorter than the longest call could lapse while the call is in flight, and
+    another worker would send the same step (interleaving 3)."""
+    longest = agora.timeout_s * agora.retry_attempts + agora.retry_budget_s
+    if sync.lease_s <= longest:
+        raise ConfigurationError(
+            "AGORA_BRIDGE_SYNC__LEASE_S must exceed the longest AGORA call with its retries "
+            f"(AGORA__TIMEOUT_S × AGORA__RETRY_ATTEMPTS + AGORA__RETRY_BUDGET_S = {longest:g} s)"
+        )
+
+
+class Engine:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: AgoraClient,
+        crypto: NirCrypto,
+        settings: SyncSettings,
+        *,
+        code_financeur: str,
+        owner: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.owner = owner or default_owner()
+        self.settings = settings
+        self.stats = DeliveryStats()
+        self.breaker = Breaker(
+            threshold=settings.breaker_threshold,
+            pause_s=settings.breaker_pause_s,
+            max_pause_s=settings.breaker_max_pause_s,
+            clock=monotonic,
+        )
+        self._sessions = sessions
+        self._client = client
+        self._crypto = crypto
+        self._code_financeur = code_financeur
+        self._clock = clock
+        self._claimed: deque[Claim] = deque()
+        self._claim_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Work was stored (an ingest): run now rather than at the next tick."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Work on every dossier due now, until none is left; the number of passes."""
+        async with Recorder(self._sessions, self._crypto, self._clock) as recorder:
+            parts = Parts(
+                sessions=self._sessions,
+                client=self._client,
+                crypto=self._crypto,
+                recorder=recorder,
+                breaker=self.breaker,
+                stats=self.stats,
+                settings=self.settings,
+                code_financeur=self._code_financeur,
+                clock=self._clock,
+            )
+            workers = [self._worker(parts) for _ in range(self.settings.concurrency)]
+            return sum(await asyncio.gather(*workers))
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """`sync` without `--once`, and the scheduler's job: a run every `interval_s`, or
+        at once when woken."""
+        while not stop.is_set():
+            await self.run_once()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                waiting = asyncio.create_task(self._wake.wait())
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait(
+                    {waiting, stopping},
+                    timeout=self.settings.interval_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waiting.cancel()
+                stopping.cancel()
+
+    async def _worker(self, parts: Parts) -> int:
+        passes = 0
+        while (claim := await self._next_claim()) is not None:
+            try:
+                await DossierPass(parts, claim).run()
+            except Exception:
+                # The claim lapses and the dossier comes back, read back first.
+                log.exception("delivery.pass.failed", id_dossier=claim.id_dossier)
+            passes += 1
+        return passes
+
+    async def _next_claim(self) -> Claim | None:
+        async with self._claim_lock:
+            if not self._claimed:
+                self._claimed.extend(await self._claim())
+            return self._claimed.popleft() if self._claimed else None
+
+    async def _claim(self) -> list[Claim]:
+        async with self._sessions() as session, session.begin():
+            return await claim_due(
+                session,
+                owner=self.owner,
+                now=self._clock(),
+                lease=timedelta(seconds=self.settings.lease_s),
+                limit=self.settings.concurrency,
+            )
