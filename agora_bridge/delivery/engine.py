@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -89,6 +89,18 @@ class Engine:
 
     async def run_once(self) -> int:
         """Work on every dossier due now, until none is left; the number of passes."""
+        return await self._run(self._next_claim)
+
+    async def work_on(self, claims: list[Claim]) -> int:
+        """Run passes over claims taken elsewhere (a worker that stalled, in tests)."""
+        given = deque(claims)
+
+        async def next_given() -> Claim | None:
+            return given.popleft() if given else None
+
+        return await self._run(next_given)
+
+    async def _run(self, next_claim: Callable[[], Awaitable[Claim | None]]) -> int:
         async with Recorder(self._sessions, self._crypto, self._clock) as recorder:
             parts = Parts(
                 sessions=self._sessions,
@@ -101,7 +113,7 @@ class Engine:
                 code_financeur=self._code_financeur,
                 clock=self._clock,
             )
-            workers = [self._worker(parts) for _ in range(self.settings.concurrency)]
+            workers = [self._worker(parts, next_claim) for _ in range(self.settings.concurrency)]
             return sum(await asyncio.gather(*workers))
 
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -121,9 +133,9 @@ class Engine:
                 waiting.cancel()
                 stopping.cancel()
 
-    async def _worker(self, parts: Parts) -> int:
+    async def _worker(self, parts: Parts, next_claim: Callable[[], Awaitable[Claim | None]]) -> int:
         passes = 0
-        while (claim := await self._next_claim()) is not None:
+        while (claim := await next_claim()) is not None:
             try:
                 await DossierPass(parts, claim).run()
             except Exception:

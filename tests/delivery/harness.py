@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agora_bridge.agora.client import AgoraClient
-from agora_bridge.delivery.engine import Engine
+from agora_bridge.delivery.engine import Engine, utc_now
 from agora_bridge.ledger.store import verify_ledger
 from agora_bridge.settings import DEFAULT_EXCLUDED, AgoraSettings, SyncSettings
 from agora_bridge.snapshots.model import Snapshot
@@ -32,6 +32,7 @@ from agora_bridge.storage.livraisons import A_FAIRE
 from agora_bridge.storage.models import Livraison
 from mocks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, RunningMock, running_mock
 from tests.builders import TODAY
+from tests.delivery.faulty import Faulty
 from tests.storage.builders import crypto
 
 CRYPTO = crypto()
@@ -83,16 +84,18 @@ class Bridge:
     sessions: async_sessionmaker[AsyncSession]
     mock: RunningMock
     client: AgoraClient
+    transport: Faulty
     settings: SyncSettings
     engines: list[Engine] = field(default_factory=list)
 
-    def engine(self, **changes: Any) -> Engine:
+    def engine(self, *, clock: Callable[[], datetime] | None = None, **changes: Any) -> Engine:
         engine = Engine(
             self.sessions,
             self.client,
             CRYPTO,
             self.settings.model_copy(update=changes),
             code_financeur=CODE_FINANCEUR,
+            clock=clock or utc_now,
         )
         self.engines.append(engine)
         return engine
@@ -100,6 +103,11 @@ class Bridge:
     async def ingest(self, *snapshots: Snapshot) -> IngestReport:
         items = list(enumerate(snapshots, 1))
         return await ingest_parsed(self.sessions, items, ingestion())
+
+    async def ingest_on(self, today: date, *snapshots: Snapshot) -> IngestReport:
+        """Ingest as a Région whose clock says `today` (AGORA's may disagree)."""
+        items = list(enumerate(snapshots, 1))
+        return await ingest_parsed(self.sessions, items, replace(ingestion(), today=today))
 
     async def pending(self) -> int:
         async with self.sessions() as session:
@@ -153,13 +161,15 @@ async def delivery(database_url: str, **sync_changes: Any) -> AsyncIterator[Brid
     await upgrade(database)
     try:
         async with running_mock(lot_delay_s=0.05) as mock:
-            client = AgoraClient(agora_settings(mock.url))
+            transport = Faulty()
+            client = AgoraClient(agora_settings(mock.url), transport=transport)
             async with client:
                 yield Bridge(
                     database,
                     make_sessionmaker(database),
                     mock,
                     client,
+                    transport,
                     sync_settings(**sync_changes),
                 )
     finally:
