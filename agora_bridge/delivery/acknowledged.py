@@ -92,8 +92,16 @@ async def store(session: AsyncSession, id_dossier: str, values: dict[str, Any]) 
     await session.execute(statement)
 
 
+async def reading(session: AsyncSession) -> None:
+    """Reads outside a transaction: on SQLite every transaction takes the write lock
+    (`storage/db.py`), and a pass's reads must not queue behind the recorder's writes.
+    Each read stands alone; the generation check catches a snapshot stored in between."""
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Context | None:
     """The pass's context; None when the work item or its snapshot is gone."""
+    await reading(session)
     found = (
         await session.execute(
             select(Livraison, Dossier, EtatAgora)
@@ -123,6 +131,7 @@ async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Con
 
 async def reload_snapshot(session: AsyncSession, context: Context, crypto: NirCrypto) -> None:
     """A newer snapshot was stored during the pass: plan from it from now on."""
+    await reading(session)
     dossier = (
         await session.execute(select(Dossier).where(Dossier.id_dossier == context.id_dossier))
     ).scalar_one()

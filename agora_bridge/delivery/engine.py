@@ -81,6 +81,9 @@ class Engine:
         self._clock = clock
         self._claimed: deque[Claim] = deque()
         self._claim_lock = asyncio.Lock()
+        # SQLite has one writer at a time and makes waiters sleep (busy_timeout's backoff):
+        # the engine's own writers (claims, the recorder) take turns in process instead.
+        self._write_lock = asyncio.Lock()
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -101,7 +104,8 @@ class Engine:
         return await self._run(next_given)
 
     async def _run(self, next_claim: Callable[[], Awaitable[Claim | None]]) -> int:
-        async with Recorder(self._sessions, self._crypto, self._clock) as recorder:
+        lock = self._write_lock if _is_sqlite(self._sessions) else None
+        async with Recorder(self._sessions, self._crypto, self._clock, write_lock=lock) as recorder:
             parts = Parts(
                 sessions=self._sessions,
                 client=self._client,
@@ -151,7 +155,8 @@ class Engine:
             return self._claimed.popleft() if self._claimed else None
 
     async def _claim(self) -> list[Claim]:
-        async with self._sessions() as session, session.begin():
+        lock = self._write_lock if _is_sqlite(self._sessions) else contextlib.nullcontext()
+        async with lock, self._sessions() as session, session.begin():
             return await claim_due(
                 session,
                 owner=self.owner,
@@ -159,3 +164,8 @@ class Engine:
                 lease=timedelta(seconds=self.settings.lease_s),
                 limit=self.settings.concurrency,
             )
+
+
+def _is_sqlite(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    bind = sessions.kw.get("bind")
+    return bind is not None and bind.dialect.name == "sqlite"

@@ -59,8 +59,11 @@ class Recorder:
         session_maker: async_sessionmaker[AsyncSession],
         crypto: NirCrypto,
         clock: Callable[[], datetime],
+        *,
+        write_lock: asyncio.Lock | None = None,
     ) -> None:
         self._sessions = session_maker
+        self._write_lock = write_lock or asyncio.Lock()
         self._crypto = crypto
         self._clock = clock
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -105,7 +108,7 @@ class Recorder:
                 pending.done.set_result(generation)
 
     async def _write(self, records: list[Record]) -> list[int | None]:
-        async with self._sessions() as session, session.begin():
+        async with self._write_lock, self._sessions() as session, session.begin():
             # One row-lock order for every writer; the ledger's lock comes last.
             order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
             results: list[int | None] = [None] * len(records)
