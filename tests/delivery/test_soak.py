@@ -12,17 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import date
-from typing import Any
 
-from sqlalchemy import select
-
-from agora_bridge.agora.mapping import from_wire
-from agora_bridge.agora.schemas import Dossier, from_agora
-from agora_bridge.decision.planner import project
-from agora_bridge.snapshots.model import Snapshot
-from agora_bridge.storage.models import Livraison
-from tests.delivery.harness import Bridge, delivery, historique
+from tests.delivery.checks import assert_end_state, assert_work_items, ingest_concurrently
+from tests.delivery.harness import Bridge, delivery
 from tests.delivery.histories import History, deliveries, history
 
 DOSSIERS = 200
@@ -36,29 +28,6 @@ FAULTS = {
     "latency_ms": [0, 3],
     "outage": {"from_s": 1.0, "to_s": 2.0},
 }
-# The order AGORA's steps may take; rectifications may come between any two.
-ORDER = {"CREATION": 0, "ENTREE": 1, "SORTIE": 2, "SOLDE": 3, "ANNULATION": 3}
-
-
-def in_order(steps: list[str]) -> bool:
-    transitions = [s for s in steps if s != "RECTIFICATION"]
-    ranks = [ORDER[s] for s in transitions]
-    return (
-        bool(transitions)
-        and transitions[0] == "CREATION"
-        and ranks == sorted(ranks)
-        and len(set(transitions)) == len(transitions)
-    )
-
-
-async def ingest_concurrently(
-    bridge: Bridge, versions: list[Snapshot], refused: list[Snapshot]
-) -> None:
-    chunks = [versions[i::6] for i in range(6)]
-    await asyncio.gather(
-        *(bridge.ingest(*chunk) for chunk in chunks),
-        bridge.ingest_on(date(2030, 1, 1), *refused),
-    )
 
 
 async def soak(bridge: Bridge, histories: list[History]) -> None:
@@ -89,34 +58,6 @@ async def soak(bridge: Bridge, histories: list[History]) -> None:
     assert len(versions) + len(refused) >= 1000
 
 
-async def assert_end_state(bridge: Bridge, histories: list[History]) -> None:
-    agora = await bridge.on_agora()
-    for h in histories:
-        if h.refused:
-            assert h.id_dossier not in agora
-            continue
-        held = agora[h.id_dossier]
-        assert from_wire(from_agora(Dossier, held)) == project(h.newest), h.id_dossier
-        assert in_order(historique(held)), (h.id_dossier, historique(held))
-    stats = await bridge.stats()
-    assert stats["creations_refusees_existant"] == 0
-    assert stats["transitions_deja_appliquees"] == 0
-    assert len(agora) == len(histories) - REFUSED
-
-
-async def assert_work_items(bridge: Bridge) -> dict[str, Any]:
-    async with bridge.sessions() as session:
-        items = (await session.execute(select(Livraison))).scalars().all()
-    etats = {item.etat for item in items}
-    assert etats == {"A_JOUR", "PARQUE"}
-    parked = [item for item in items if item.etat == "PARQUE"]
-    assert len(parked) == REFUSED
-    for item in parked:
-        assert item.code == "DATE_FUTURE"
-        assert item.message
-    return {"items": len(items)}
-
-
 async def test_soak_with_faults_reaches_exactly_the_newest_states(database_url: str) -> None:
     rng = random.Random(5)
     histories = [history(rng, n, refused=n < REFUSED) for n in range(DOSSIERS)]
@@ -124,7 +65,7 @@ async def test_soak_with_faults_reaches_exactly_the_newest_states(database_url: 
         await soak(bridge, histories)
         await bridge.faults({})
         await assert_end_state(bridge, histories)
-        await assert_work_items(bridge)
+        await assert_work_items(bridge, parked=REFUSED)
         assert await bridge.ledger_intact()
         stats = await bridge.stats()
         faults = sum(
