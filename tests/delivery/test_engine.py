@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from agora_bridge.delivery.stats import queue_status
 from agora_bridge.ledger.store import read_chain
 from tests.builders import snapshot
 from tests.delivery.harness import delivery, historique
@@ -54,3 +57,75 @@ async def test_every_attempt_and_outcome_is_in_the_ledger(database_url: str) -> 
         assert attempt.request_id == outcome.request_id
         assert attempt.body_digest is not None
         assert (outcome.http_status, outcome.code) == (201, "SUCCES")
+
+
+async def test_a_step_undone_is_held_with_its_reason_then_resumes(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(snapshot("SORTI", id_dossier="PDL-1"))
+        await bridge.drain()
+        sent = len(bridge.transport.sent)
+        await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1", version=2))
+        await bridge.drain()
+        item = await bridge.item("PDL-1")
+        assert (item.etat, item.motif_retenue) == ("RETENU", "RETOUR_ARRIERE")
+        assert len(bridge.transport.sent) == sent  # nothing sent
+        async with bridge.sessions() as session:
+            entries = [link.entry async for link in read_chain(session)]
+        assert (entries[-1].kind, entries[-1].code) == ("dossier.hold", "RETOUR_ARRIERE")
+
+        await bridge.ingest(snapshot("SOLDE", id_dossier="PDL-1", version=3))
+        await bridge.drain()
+        assert (await bridge.item("PDL-1")).etat == "A_JOUR"
+        assert historique((await bridge.on_agora())["PDL-1"])[-1] == "SOLDE"
+
+
+async def test_a_dossier_without_nir_is_held_until_one_comes(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-1", **{"stagiaire.nir": None}))
+        await bridge.drain()
+        item = await bridge.item("PDL-1")
+        assert (item.etat, item.motif_retenue) == ("RETENU", "NIR_ABSENT")
+        assert not bridge.transport.sent
+        await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-1", version=2))
+        await bridge.drain()
+        assert historique((await bridge.on_agora())["PDL-1"]) == ["CREATION"]
+
+
+async def test_a_sent_dossier_excluded_later_is_held_visibly(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-1"))
+        await bridge.drain()
+        vae = snapshot("ENTRE", id_dossier="PDL-1", version=2, **{"programme.categorie": "VAE"})
+        await bridge.ingest(vae)
+        await bridge.drain()
+        item = await bridge.item("PDL-1")
+        assert (item.etat, item.motif_retenue) == ("RETENU", "CATEGORIE_VAE")
+        assert historique((await bridge.on_agora())["PDL-1"]) == ["CREATION"]
+
+
+async def test_the_queue_status_counts_what_ops_will_show(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(
+            snapshot("VALIDE", id_dossier="PDL-1"),
+            snapshot("VALIDE", id_dossier="PDL-2", **{"stagiaire.nir": None}),
+            snapshot("VALIDE", id_dossier="PDL-3"),
+        )
+        now = datetime.now(UTC)
+        async with bridge.sessions() as session:
+            before = await queue_status(session, now=now + timedelta(seconds=60))
+        assert (before.by_etat, before.due_now) == ({"A_FAIRE": 3}, 3)
+        assert before.oldest_pending_age_s is not None
+        assert before.oldest_pending_age_s >= 59
+        engine = bridge.engine()
+        await bridge.drain(engine)
+        async with bridge.sessions() as session:
+            after = await queue_status(session, now=datetime.now(UTC))
+        assert after.by_etat == {"A_JOUR": 2, "RETENU": 1}
+        assert (after.held_by_reason, after.parked, after.oldest_pending_age_s) == (
+            {"NIR_ABSENT": 1},
+            0,
+            None,
+        )
+        assert engine.stats.operations[("Creer", "SUCCES")] == 2
+        assert engine.stats.latency_count == sum(engine.stats.latency_buckets) >= 4
+        assert engine.breaker.state == "closed"
