@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,12 +83,13 @@ def row(acquittement: Acquittement, crypto: NirCrypto, *, now: datetime) -> dict
 
 async def store(session: AsyncSession, id_dossier: str, values: dict[str, Any]) -> None:
     """Upsert the acknowledged state of one dossier."""
+    table = cast(Table, EtatAgora.__table__)
     insert = (
-        postgresql.insert(EtatAgora)
+        postgresql.insert(table)
         if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(EtatAgora)
+        else sqlite.insert(table)
     ).values(id_dossier=id_dossier, **values)
-    statement = insert.on_conflict_do_update(index_elements=[EtatAgora.id_dossier], set_=values)
+    statement = insert.on_conflict_do_update(index_elements=["id_dossier"], set_=values)
     await session.execute(statement)
 
 

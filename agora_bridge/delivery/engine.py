@@ -124,7 +124,11 @@ class Engine:
         """`sync` without `--once`, and the scheduler's job: a run every `interval_s`, or
         at once when woken."""
         while not stop.is_set():
-            await self.run_once()
+            try:
+                await self.run_once()
+            except Exception:
+                # The database or AGORA's token failed for the whole tick: try again later.
+                log.exception("delivery.tick.failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 waiting = asyncio.create_task(self._wake.wait())

@@ -16,9 +16,9 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +31,7 @@ from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.models import Livraison
 
 log = get_logger(__name__)
+_ITEMS = cast(Table, Livraison.__table__)
 # A group holds at most this many records: a transaction stays short.
 _MAX_GROUP = 256
 
@@ -95,7 +96,9 @@ class Recorder:
     async def _commit_group(self, group: list[_Pending]) -> None:
         try:
             results = await self._write([pending.record for pending in group])
-        except SQLAlchemyError as error:
+        except Exception as error:  # whatever it is, no worker may wait forever
+            if not isinstance(error, SQLAlchemyError):
+                log.exception("delivery.group.failed", records=len(group))
             if len(group) == 1:
                 group[0].done.set_exception(error)
                 return
@@ -122,17 +125,14 @@ class Recorder:
             return results
 
     async def _apply(self, session: AsyncSession, record: Record) -> int | None:
-        fence = [Livraison.id_dossier == record.id_dossier, Livraison.lease_owner == record.token]
+        fence = [_ITEMS.c.id_dossier == record.id_dossier, _ITEMS.c.lease_owner == record.token]
         if record.lease_valid_at is not None:
-            fence.append(Livraison.lease_until > record.lease_valid_at)
+            fence.append(_ITEMS.c.lease_until > record.lease_valid_at)
+        # Core, not the ORM: nothing here needs the unit of work, and this runs twice a call.
         statement = (
-            update(Livraison)
-            .where(*fence)
-            .values(record.values)
-            .returning(Livraison.generation)
-            .execution_options(synchronize_session=False)
+            update(_ITEMS).where(*fence).values(record.values).returning(_ITEMS.c.generation)
         )
-        generation = (await session.execute(statement)).scalar_one_or_none()
+        generation: int | None = (await session.execute(statement)).scalar_one_or_none()
         if generation is not None and record.acquittement is not None:
             values = acknowledged.row(record.acquittement, self._crypto, now=self._clock())
             await acknowledged.store(session, record.id_dossier, values)
