@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.agora.client import AgoraClient
@@ -28,8 +29,12 @@ from agora_bridge.delivery.stats import DeliveryStats
 from agora_bridge.logs import get_logger
 from agora_bridge.settings import AgoraSettings, ConfigurationError, SyncSettings
 from agora_bridge.storage.crypto import NirCrypto
+from agora_bridge.storage.livraisons import A_FAIRE
+from agora_bridge.storage.models import Livraison
 
 log = get_logger(__name__)
+# Between two runs: no hot loop even when something is due at once.
+_SHORTEST_PAUSE_S = 0.01
 
 
 def utc_now() -> datetime:
@@ -121,25 +126,41 @@ class Engine:
             return sum(await asyncio.gather(*workers))
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """`sync` without `--once`, and the scheduler's job: a run every `interval_s`, or
-        at once when woken."""
+        """`sync` without `--once`: a run every `interval_s`, sooner when a retry falls due
+        before that, at once when woken."""
         while not stop.is_set():
+            pause = self.settings.interval_s
             try:
                 await self.run_once()
+                pause = await self._until_next_due(pause)
             except Exception:
                 # The database or AGORA's token failed for the whole tick: try again later.
                 log.exception("delivery.tick.failed")
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                waiting = asyncio.create_task(self._wake.wait())
-                stopping = asyncio.create_task(stop.wait())
-                await asyncio.wait(
-                    {waiting, stopping},
-                    timeout=self.settings.interval_s,
-                    return_when=asyncio.FIRST_COMPLETED,
+            waiting = asyncio.create_task(self._wake.wait())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait(
+                {waiting, stopping}, timeout=pause, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiting.cancel()
+            stopping.cancel()
+
+    async def _until_next_due(self, longest: float) -> float:
+        async with self._sessions() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            # When the next item becomes claimable: due, and its lease (if any) lapsed.
+            claimable = case(
+                (Livraison.lease_until > Livraison.due_at, Livraison.lease_until),
+                else_=Livraison.due_at,
+            )
+            due: datetime | None = await session.scalar(
+                select(func.min(claimable)).where(
+                    Livraison.etat == A_FAIRE, Livraison.lot_id.is_(None)
                 )
-                waiting.cancel()
-                stopping.cancel()
+            )
+        if due is None:
+            return longest
+        return min(longest, max(_SHORTEST_PAUSE_S, (due - self._clock()).total_seconds()))
 
     async def _worker(self, parts: Parts, next_claim: Callable[[], Awaitable[Claim | None]]) -> int:
         passes = 0

@@ -16,11 +16,14 @@ from agora_bridge.storage.ingest import ingest_parsed
 from tests.builders import snapshot
 from tests.delivery.harness import CRYPTO, ingestion
 
-NOW = datetime.now(UTC)
-
 
 def entry(id_dossier: str) -> Entry:
-    return Entry(recorded_at=NOW, kind="agora.attempt", id_dossier=id_dossier, operation="Creer")
+    return Entry(
+        recorded_at=datetime.now(UTC),
+        kind="agora.attempt",
+        id_dossier=id_dossier,
+        operation="Creer",
+    )
 
 
 async def test_one_failed_fence_drops_only_its_record(
@@ -28,12 +31,13 @@ async def test_one_failed_fence_drops_only_its_record(
 ) -> None:
     items = [(n, snapshot("VALIDE", id_dossier=f"PDL-{n}")) for n in range(1, 4)]
     await ingest_parsed(session_maker, items, ingestion())
+    now = datetime.now(UTC)
     async with session_maker() as session, session.begin():
-        later = NOW + timedelta(minutes=1)
+        later = now + timedelta(minutes=1)
         claims = await claim_due(session, owner="A", now=later, lease=timedelta(hours=1), limit=3)
     tokens = {claim.id_dossier: claim.token for claim in claims}
     tokens["PDL-2"] = "not-the-claim"
-    async with Recorder(session_maker, CRYPTO, lambda: NOW) as recorder:
+    async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
         results = await asyncio.gather(
             *(
                 recorder.commit(Record(key, token, {"last_outcome": "X"}, [entry(key)]))
