@@ -6,6 +6,7 @@ interleaving needs *this* call's answer lost, after the mock applied it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ class Faulty(httpx.AsyncBaseTransport):
     inner: httpx.AsyncBaseTransport = field(default_factory=httpx.AsyncHTTPTransport)
     losses: list[Loss] = field(default_factory=list)
     sent: list[httpx.Request] = field(default_factory=list)
+    # Requests whose body holds this text wait for the event before they leave.
+    held: tuple[bytes, asyncio.Event] | None = None
 
     def lose(self, method: str, path: str, *, times: int = 1) -> None:
         """The next `times` answers to `method` on a path matching `path` (a regex searched
@@ -39,8 +42,17 @@ class Faulty(httpx.AsyncBaseTransport):
         pattern = re.compile(path)
         return [r for r in self.sent if r.method == method and pattern.search(r.url.path)]
 
+    def hold(self, text: str) -> asyncio.Event:
+        """Requests whose body holds `text` wait until the returned event is set: a dossier
+        stuck on a slow AGORA."""
+        release = asyncio.Event()
+        self.held = (text.encode(), release)
+        return release
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.sent.append(request)
+        if self.held is not None and self.held[0] in request.content:
+            await self.held[1].wait()
         loss = next((loss for loss in self.losses if self._matches(loss, request)), None)
         if loss is not None and loss.refusal is not None:
             loss.times -= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from agora_bridge.delivery.stats import queue_status
@@ -129,3 +130,19 @@ async def test_the_queue_status_counts_what_ops_will_show(database_url: str) -> 
         assert engine.stats.operations[("Creer", "SUCCES")] == 2
         assert engine.stats.latency_count == sum(engine.stats.latency_buckets) >= 4
         assert engine.breaker.state == "closed"
+
+
+async def test_a_stuck_dossier_never_holds_up_the_others(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        release = bridge.transport.hold("PDL-STUCK")  # its search waits on a slow AGORA
+        others = [snapshot("ENTRE", id_dossier=f"PDL-{n}") for n in range(10)]
+        await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-STUCK"), *others)
+        running = asyncio.create_task(bridge.engine(concurrency=4).run_once())
+        async with asyncio.timeout(20):
+            while len(await bridge.on_agora()) < 10:
+                await asyncio.sleep(0.05)
+        assert "PDL-STUCK" not in await bridge.on_agora()
+        assert (await bridge.item("PDL-STUCK")).lease_owner is not None  # still its worker's
+        release.set()
+        await running
+        assert historique((await bridge.on_agora())["PDL-STUCK"]) == ["CREATION", "ENTREE"]

@@ -10,6 +10,8 @@ import random
 from datetime import date
 from pathlib import Path
 
+from sqlalchemy import text
+
 from agora_bridge.ledger.store import read_chain
 from agora_bridge.snapshots.nir import nir_for_agora
 from tests.builders import snapshot
@@ -74,6 +76,17 @@ async def wait_until_delivered(bridge: Bridge, timeout_s: float) -> None:
             await asyncio.sleep(0.2)
 
 
+async def assert_ledger_verified_then_broken(bridge: Bridge, env: dict[str, str]) -> None:
+    verified = await run(env, "ledger", "verify")
+    assert verified.status == 0, verified.stderr
+    assert verified.stdout.startswith("ledger intact: ")
+    async with bridge.sessions() as session, session.begin():
+        await session.execute(text("UPDATE ledger_entry SET code = 'ALTERE' WHERE id = 42"))
+    broken = await run(env, "ledger", "verify")
+    assert broken.status == 1
+    assert "ledger broken: entry 42: " in broken.stderr
+
+
 async def test_sync_killed_at_random_moments_loses_and_duplicates_nothing(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -102,7 +115,7 @@ async def test_sync_killed_at_random_moments_loses_and_duplicates_nothing(
         await bridge.faults({})
         await assert_end_state(bridge, histories)
         await assert_work_items(bridge, parked=0)
-        assert await bridge.ledger_intact()
+        await assert_ledger_verified_then_broken(bridge, env)
         log_text = log_path.read_text()
         assert "agora.request" in log_text  # the search below looks at something real
         for value in personal_data(histories):
