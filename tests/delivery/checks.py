@@ -13,6 +13,7 @@ from sqlalchemy import select
 from agora_bridge.agora.mapping import from_wire
 from agora_bridge.agora.schemas import Dossier, from_agora
 from agora_bridge.decision.planner import project
+from agora_bridge.ledger.store import read_chain
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.storage.models import Livraison
 from tests.delivery.harness import Bridge, historique
@@ -68,3 +69,14 @@ async def assert_work_items(bridge: Bridge, *, parked: int) -> None:
     for item in parked_items:
         assert item.code == "DATE_FUTURE"
         assert item.message
+
+
+async def assert_every_attempt_has_its_outcome(bridge: Bridge) -> None:
+    """Invariant 4: each call that left has its attempt and its outcome in the ledger."""
+    async with bridge.sessions() as session:
+        entries = [link.entry async for link in read_chain(session)]
+    attempts = [e.request_id for e in entries if e.kind == "agora.attempt"]
+    outcomes = {e.request_id for e in entries if e.kind == "agora.outcome" and e.request_id}
+    assert attempts
+    assert len(set(attempts)) == len(attempts)
+    assert set(attempts) == outcomes

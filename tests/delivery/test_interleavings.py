@@ -19,6 +19,7 @@ from agora_bridge.delivery.recorder import Record, Recorder
 from agora_bridge.ledger.store import read_chain
 from agora_bridge.storage.models import EtatAgora, Livraison
 from tests.builders import snapshot
+from tests.delivery.checks import assert_every_attempt_has_its_outcome
 from tests.delivery.harness import CRYPTO, Bridge, delivery, historique
 
 CREATION = r"/dossiers$"
@@ -297,6 +298,7 @@ async def test_11_the_breaker_opens_probes_and_closes_by_itself(database_url: st
         )
         # Without the breaker each of the 20 dossiers retries every 10-50 ms for 0.6 s.
         assert refused <= 30
+        await assert_every_attempt_has_its_outcome(bridge)  # nothing recorded but not sent
 
 
 # ---- 12. A Retry-After of an hour -----------------------------------------------------------

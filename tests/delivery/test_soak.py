@@ -13,7 +13,12 @@ from __future__ import annotations
 import asyncio
 import random
 
-from tests.delivery.checks import assert_end_state, assert_work_items, ingest_concurrently
+from tests.delivery.checks import (
+    assert_end_state,
+    assert_every_attempt_has_its_outcome,
+    assert_work_items,
+    ingest_concurrently,
+)
 from tests.delivery.harness import Bridge, delivery
 from tests.delivery.histories import History, deliveries, history
 
@@ -67,6 +72,7 @@ async def test_soak_with_faults_reaches_exactly_the_newest_states(database_url: 
         await assert_end_state(bridge, histories)
         await assert_work_items(bridge, parked=REFUSED)
         assert await bridge.ledger_intact()
+        await assert_every_attempt_has_its_outcome(bridge)
         stats = await bridge.stats()
         faults = sum(
             n
