@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
+from agora_bridge.agora.client import AgoraClient
+from agora_bridge.delivery.engine import Engine
 from agora_bridge.delivery.stats import queue_status
 from agora_bridge.ledger.store import read_chain
 from tests.builders import snapshot
-from tests.delivery.harness import delivery, historique
+from tests.delivery.faulty import Faulty
+from tests.delivery.harness import CODE_FINANCEUR, CRYPTO, agora_settings, delivery, historique
 
 
 async def test_a_new_dossier_goes_out_step_by_step(database_url: str) -> None:
@@ -146,3 +150,19 @@ async def test_a_stuck_dossier_never_holds_up_the_others(database_url: str) -> N
         release.set()
         await running
         assert historique((await bridge.on_agora())["PDL-STUCK"]) == ["CREATION", "ENTREE"]
+
+
+async def test_the_workers_share_one_rate_limit_towards_agora(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(*(snapshot("VALIDE", id_dossier=f"PDL-{n}") for n in range(20)))
+        limited = AgoraClient(agora_settings(bridge.mock.url, max_rps=20), transport=Faulty())
+        async with limited:
+            engine = Engine(
+                bridge.sessions, limited, CRYPTO, bridge.settings, code_financeur=CODE_FINANCEUR
+            )
+            started = time.monotonic()
+            await engine.run_once()
+            elapsed = time.monotonic() - started
+        assert len(await bridge.on_agora()) == 20
+        # 41 calls (a token, 20 searches, 20 creations): a burst of 20, then 20 a second.
+        assert elapsed >= 0.9
