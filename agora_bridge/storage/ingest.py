@@ -13,6 +13,7 @@ it implies, nor acknowledged before both are durable.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ REFUS_BASE = FieldError("ligne", "REFUS_BASE")
 # What a database refusal can raise: SQLAlchemy's errors, and sqlite3's OverflowError, which
 # SQLAlchemy does not wrap. `is_refusal` tells a refusal from a failing database.
 _DATABASE_ERRORS = (SQLAlchemyError, OverflowError)
+# The Région's key, as `region-input.md` defines it.
+_ID_DOSSIER = re.compile(r"[A-Za-z0-9._/-]{1,64}")
 # The report lists this many rejected lines (an ingest API request holds at most 1,000
 # snapshots); the log has every one.
 LISTED_REJECTIONS = 1000
@@ -208,9 +211,10 @@ async def _decided(
     ]
     await reopen(session, upsert=needing, existing=excluded, now=ingestion.now)
     entries = [
-        _decision(item, outcome or StoreOutcome.ACCEPTE, ingestion)
-        for item, outcome in zip(items, outcomes, strict=True)
+        _decision(item, outcome, ingestion)
         if outcome is not None
+        else _rejection(Rejection(item.snapshot.id_dossier, (REFUS_BASE,)), ingestion)
+        for item, outcome in zip(items, outcomes, strict=True)
     ]
     entries += [_rejection(rejection, ingestion) for rejection in rejected]
     await append(session, entries)
@@ -230,10 +234,13 @@ def _decision(item: _Valid, outcome: StoreOutcome, ingestion: Ingestion) -> Entr
 
 
 def _rejection(rejection: Rejection, ingestion: Ingestion) -> Entry:
+    """No version: a refused line's may be what the database refused. The id only when it is
+    one (a rejected line's may hold anything, a NUL the database would refuse too)."""
+    ident = rejection.id_dossier
     return Entry(
         recorded_at=ingestion.now,
         kind="snapshot.decision",
-        id_dossier=rejection.id_dossier,
+        id_dossier=ident if ident is not None and _ID_DOSSIER.fullmatch(ident) else None,
         operation="REJETE",
         code=rejection.erreurs[0].code if rejection.erreurs else None,
     )

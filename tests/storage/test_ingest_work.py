@@ -14,7 +14,14 @@ from agora_bridge.snapshots.validation import FieldError, Rejection
 from agora_bridge.storage.db import make_sessionmaker
 from agora_bridge.storage.ingest import Ingestion, ingest_parsed
 from agora_bridge.storage.models import Dossier, Livraison
-from tests.storage.test_ingest import INGESTION, dossier, ingest, numbered, statements
+from tests.storage.test_ingest import (
+    INGESTION,
+    dossier,
+    ingest,
+    numbered,
+    refused_by_both,
+    statements,
+)
 
 Sessions = async_sessionmaker[AsyncSession]
 LATER = Ingestion(
@@ -101,3 +108,17 @@ async def test_a_batch_is_a_few_statements_whatever_its_size(
     async with sessions() as session:
         stored = (await session.execute(select(Dossier.id_dossier))).scalars().all()
     assert len(stored) == 303
+
+
+async def test_refused_and_unreadable_lines_are_decisions_too(session_maker: Sessions) -> None:
+    odd = Rejection("PDL\x00" + "X" * 80, (FieldError("id_dossier", "FORMAT_INVALIDE"),))
+    items = numbered(dossier(1), refused_by_both(2), odd)
+    report = await ingest(session_maker, items)
+    assert report.outcomes == {"ACCEPTE": 1, "REJETE": 2}
+    async with session_maker() as session:
+        entries = [link.entry async for link in read_chain(session)]
+    assert [(e.id_dossier, e.version, e.operation, e.code) for e in entries] == [
+        ("PDL-1", 1, "ACCEPTE", "ENVOYABLE"),
+        ("PDL-2", None, "REJETE", "REFUS_BASE"),
+        (None, None, "REJETE", "FORMAT_INVALIDE"),
+    ]
