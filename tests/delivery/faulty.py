@@ -19,6 +19,7 @@ class Loss:
     path: re.Pattern[str]
     times: int  # answers still to lose
     refusal: int | None = None  # answer this status instead, without forwarding
+    body: dict[str, object] | None = None  # with this body
 
 
 @dataclass
@@ -34,9 +35,18 @@ class Faulty(httpx.AsyncBaseTransport):
         in the URL path) are dropped after the mock applied the call."""
         self.losses.append(Loss(method, re.compile(path), times))
 
-    def refuse(self, method: str, path: str, *, status: int = 503, times: int = 1) -> None:
-        """The next `times` calls are answered `status` without reaching the mock."""
-        self.losses.append(Loss(method, re.compile(path), times, refusal=status))
+    def refuse(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int = 503,
+        times: int = 1,
+        body: dict[str, object] | None = None,
+    ) -> None:
+        """The next `times` calls are answered `status` (and `body`) without reaching the
+        mock."""
+        self.losses.append(Loss(method, re.compile(path), times, refusal=status, body=body))
 
     def requests(self, method: str, path: str) -> list[httpx.Request]:
         pattern = re.compile(path)
@@ -56,7 +66,8 @@ class Faulty(httpx.AsyncBaseTransport):
         loss = next((loss for loss in self.losses if self._matches(loss, request)), None)
         if loss is not None and loss.refusal is not None:
             loss.times -= 1
-            return httpx.Response(loss.refusal, json={"code": "INDISPONIBLE"}, request=request)
+            body = loss.body if loss.body is not None else {"code": "INDISPONIBLE"}
+            return httpx.Response(loss.refusal, json=body, request=request)
         response = await self.inner.handle_async_request(request)
         if loss is None:
             return response

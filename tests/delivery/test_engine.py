@@ -6,13 +6,23 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 from agora_bridge.agora.client import AgoraClient
 from agora_bridge.delivery.engine import Engine
 from agora_bridge.delivery.stats import queue_status
 from agora_bridge.ledger.store import read_chain
 from tests.builders import snapshot
 from tests.delivery.faulty import Faulty
-from tests.delivery.harness import CODE_FINANCEUR, CRYPTO, agora_settings, delivery, historique
+from tests.delivery.harness import (
+    CODE_FINANCEUR,
+    CRYPTO,
+    Bridge,
+    agora_settings,
+    delivery,
+    historique,
+)
+from tests.mocks.builders import ligne
 
 
 async def test_a_new_dossier_goes_out_step_by_step(database_url: str) -> None:
@@ -166,3 +176,41 @@ async def test_the_workers_share_one_rate_limit_towards_agora(database_url: str)
         assert len(await bridge.on_agora()) == 20
         # 41 calls (a token, 20 searches, 20 creations): a burst of 20, then 20 a second.
         assert elapsed >= 0.9
+
+
+async def seed_on_agora(bridge: Bridge, line: dict[str, object]) -> str:
+    """A dossier AGORA already holds (another channel, another financeur)."""
+    async with httpx.AsyncClient(base_url=bridge.mock.url) as http:
+        response = await http.post("/__mock__/dossiers", json=line)
+        assert response.status_code == 201, response.text
+        id_agora: str = response.json()["id_agora"]
+        return id_agora
+
+
+async def test_another_financeurs_dossier_with_our_reference_is_not_ours(
+    database_url: str,
+) -> None:
+    async with delivery(database_url) as bridge:
+        theirs = await seed_on_agora(bridge, ligne("PDL-1", "ENTRE", code_financeur="REG11"))
+        await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-1"))
+        await bridge.drain()
+        ours = await bridge.on_agora()
+        assert historique(ours["PDL-1"]) == ["CREATION"]  # created, not linked to theirs
+        assert ours["PDL-1"]["id_agora"] != theirs
+
+
+async def test_a_creation_answered_dossier_existant_links_and_continues(
+    database_url: str,
+) -> None:
+    async with delivery(database_url) as bridge:
+        # AGORA has it (another channel) but its search does not show it yet.
+        existing = await seed_on_agora(bridge, ligne("PDL-1", "VALIDE"))
+        bridge.transport.refuse("POST", r"/dossiers/recherche$", status=200, body={"resultats": []})
+        await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
+        await bridge.drain()
+        dossier = (await bridge.on_agora())["PDL-1"]
+        assert dossier["id_agora"] == existing
+        assert historique(dossier) == ["CREATION", "ENTREE"]  # ours: the entry, on theirs
+        assert (await bridge.stats())["creations_refusees_existant"] == 1
+        item = await bridge.item("PDL-1")
+        assert (item.etat, item.code, item.idempotency_key) == ("A_JOUR", None, None)
