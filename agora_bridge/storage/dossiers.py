@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, Select, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -96,15 +96,24 @@ async def store_snapshots(
 
 
 async def _upsert_newer(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert or replace each row unless its stored version is as high; the ids it wrote."""
-    insert = _insert(session).values(rows)
+    """Insert or replace each row unless its stored version is as high; the ids it wrote.
+
+    One statement for all rows, given as executemany parameters: SQLAlchemy sends them as
+    multi-row VALUES ("insertmanyvalues") with a cached compilation, where `.values(rows)`
+    would compile a new statement for every batch."""
+    table = cast(Table, Dossier.__table__)
+    insert = (
+        postgresql.insert(table)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite.insert(table)
+    )
     replaced = {name: insert.excluded[name] for name in rows[0] if name != "created_at"}
     statement = insert.on_conflict_do_update(
-        index_elements=[Dossier.id_dossier],
+        index_elements=["id_dossier"],
         set_=replaced,
-        where=Dossier.version < insert.excluded.version,
-    ).returning(Dossier.id_dossier)
-    return set((await session.execute(statement)).scalars())
+        where=table.c.version < insert.excluded.version,
+    ).returning(table.c.id_dossier)
+    return set((await session.execute(statement, rows)).scalars())
 
 
 async def _count_ignored(session: AsyncSession, ignored: Counter[str]) -> None:

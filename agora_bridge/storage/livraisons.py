@@ -61,11 +61,11 @@ async def _upsert(session: AsyncSession, ids: list[str], now: datetime) -> None:
         {"id_dossier": key, "etat": A_FAIRE, "generation": 1, "due_at": now, "opened_at": now}
         for key in ids
     ]
-    insert = _insert(session).values(rows)
-    statement = insert.on_conflict_do_update(
+    # executemany: one cached statement sent as multi-row VALUES (see `dossiers._upsert_newer`).
+    statement = _insert(session).on_conflict_do_update(
         index_elements=[Livraison.id_dossier], set_=_reopened(now)
     )
-    await session.execute(statement)
+    await session.execute(statement, rows)
 
 
 def _insert(session: AsyncSession) -> postgresql.Insert | sqlite.Insert:
