@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from agora_bridge.ledger.store import read_chain
 from agora_bridge.snapshots.nir import nir_for_agora
+from agora_bridge.snapshots.normalise import agora_name
 from tests.builders import snapshot
 from tests.conftest import throwaway_pg_database
 from tests.delivery.checks import assert_end_state, assert_work_items, ingest_concurrently
@@ -61,12 +62,16 @@ async def test_replay_puts_parked_dossiers_back(database_url: str) -> None:
 
 
 def personal_data(histories: list[History]) -> set[str]:
+    """NIRs (as written and as AGORA gets them), names (as written and as AGORA gets them)
+    and birth dates of every version."""
     values: set[str] = set()
     for h in histories:
         for version in h.versions:
             person = version.stagiaire
             assert person.nir is not None
             values |= {person.nir, nir_for_agora(person.nir), person.date_naissance.isoformat()}
+            for name in (person.nom_naissance, person.prenom):
+                values |= {name, agora_name(name)}
     return values
 
 
