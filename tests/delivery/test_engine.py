@@ -7,11 +7,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlalchemy import update
 
 from agora_bridge.agora.client import AgoraClient
 from agora_bridge.delivery.engine import Engine
 from agora_bridge.delivery.stats import queue_status
 from agora_bridge.ledger.store import read_chain
+from agora_bridge.storage.models import Livraison
 from tests.builders import snapshot
 from tests.delivery.faulty import Faulty
 from tests.delivery.harness import (
@@ -214,3 +216,18 @@ async def test_a_creation_answered_dossier_existant_links_and_continues(
         assert (await bridge.stats())["creations_refusees_existant"] == 1
         item = await bridge.item("PDL-1")
         assert (item.etat, item.code, item.idempotency_key) == ("A_JOUR", None, None)
+
+
+async def test_between_runs_the_engine_waits_for_the_next_claimable_item(
+    database_url: str,
+) -> None:
+    async with delivery(database_url) as bridge:
+        engine = bridge.engine(interval_s=60)
+        assert await engine._until_next_due(60) == 60  # nothing pending: the tick
+        await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-1"))
+        assert await engine._until_next_due(60) == 0.01  # due now (never a hot loop)
+        leased = datetime.now(UTC) + timedelta(seconds=30)
+        async with bridge.sessions() as session, session.begin():
+            await session.execute(update(Livraison).values(lease_owner="A:x", lease_until=leased))
+        # Due, but claimed by a worker that may be dead: claimable when its lease lapses.
+        assert 28 <= await engine._until_next_due(60) <= 30
