@@ -58,6 +58,11 @@ class Breaker:
         self._probing = True
         return None
 
+    def abandon(self) -> None:
+        """The call let through did not leave (its claim was lost first): if it was the
+        probe, the next caller probes instead — else the circuit would stay half-open."""
+        self._probing = False
+
     def success(self) -> None:
         self._failures, self._opened_at, self._probing = 0, None, False
         self._pause = self._base_pause

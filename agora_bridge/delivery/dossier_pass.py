@@ -221,7 +221,11 @@ class DossierPass:
         ctx = self._ctx
         request_id = str(uuid.uuid4())
         await self._breaker_gate()
-        key = await self._attempt(out, request_id)
+        try:
+            key = await self._attempt(out, request_id)
+        except BaseException:
+            self._p.breaker.abandon()  # the call never left
+            raise
         try:
             answer = await self._timed(
                 out.name,

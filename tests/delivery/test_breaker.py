@@ -58,3 +58,16 @@ def test_a_failed_probe_doubles_the_pause_up_to_the_maximum() -> None:
         pauses.append(b.wait_s())
     assert pauses == [20, 25, 25]
     assert b.state is Etat.OUVERT
+
+
+def test_a_probe_that_never_left_lets_the_next_caller_probe() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(3):
+        b.failure()
+    clock.now = 10
+    assert b.wait_s() is None  # the probe...
+    b.abandon()  # ...whose claim was lost before it was sent
+    assert b.wait_s() is None  # another caller probes
+    b.success()
+    assert b.state is Etat.FERME
