@@ -296,8 +296,10 @@ async def test_11_the_breaker_opens_probes_and_closes_by_itself(database_url: st
         refused = sum(
             n for k, n in (await bridge.stats())["requetes"].items() if k.endswith(" 503")
         )
-        # Without the breaker each of the 20 dossiers retries every 10-50 ms for 0.6 s.
-        assert refused <= 30
+        # With it: the calls in flight when it opens, then a probe per pause (each call is
+        # two requests: the client's own retry). Without it each of the 20 dossiers would
+        # retry every 10-50 ms for 0.6 s: hundreds.
+        assert refused <= 60
         await assert_every_attempt_has_its_outcome(bridge)  # nothing recorded but not sent
 
 
