@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.agora.client import AgoraClient
@@ -90,6 +90,8 @@ class Engine:
         # the engine's own writers (claims, the recorder) take turns in process instead.
         self._write_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        # Set when the process is asked to stop: passes in flight finish, no new claim.
+        self._stop: asyncio.Event | None = None
 
     def wake(self) -> None:
         """Work was stored (an ingest): run now rather than at the next tick."""
@@ -123,11 +125,32 @@ class Engine:
                 clock=self._clock,
             )
             workers = [self._worker(parts, next_claim) for _ in range(self.settings.concurrency)]
-            return sum(await asyncio.gather(*workers))
+            passes = sum(await asyncio.gather(*workers))
+        await self._release_unstarted()
+        return passes
+
+    async def _release_unstarted(self) -> None:
+        """Claims taken but not started when asked to stop: free at once, not at the end of
+        their lease (no read-back needed either: nothing was sent for them)."""
+        unstarted, self._claimed = list(self._claimed), deque()
+        if not unstarted:
+            return
+        async with self._sessions() as session, session.begin():
+            for claim in unstarted:
+                await session.execute(
+                    update(Livraison)
+                    .where(
+                        Livraison.id_dossier == claim.id_dossier,
+                        Livraison.lease_owner == claim.token,
+                    )
+                    .values(lease_owner=None, lease_until=None)
+                )
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """`sync` without `--once`: a run every `interval_s`, sooner when a retry falls due
-        before that, at once when woken."""
+        before that, at once when woken. `stop` (SIGTERM) lets the passes in flight finish
+        and starts no other."""
+        self._stop = stop
         while not stop.is_set():
             pause = self.settings.interval_s
             try:
@@ -174,6 +197,8 @@ class Engine:
         return passes
 
     async def _next_claim(self) -> Claim | None:
+        if self._stop is not None and self._stop.is_set():
+            return None  # what is claimed but not started comes back when its lease lapses
         async with self._claim_lock:
             if not self._claimed:
                 self._claimed.extend(await self._claim())

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from agora_bridge.agora.client import AgoraClient
 from agora_bridge.delivery.engine import Engine
@@ -231,3 +231,28 @@ async def test_between_runs_the_engine_waits_for_the_next_claimable_item(
             await session.execute(update(Livraison).values(lease_owner="A:x", lease_until=leased))
         # Due, but claimed by a worker that may be dead: claimable when its lease lapses.
         assert 28 <= await engine._until_next_due(60) <= 30
+
+
+async def test_asked_to_stop_it_finishes_its_passes_and_frees_the_rest(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(*(snapshot("SORTI", id_dossier=f"PDL-{n}") for n in range(12)))
+        engine = bridge.engine(concurrency=2)
+        stop = asyncio.Event()
+        running = asyncio.create_task(engine.run_forever(stop))
+        async with asyncio.timeout(20):
+            while not await bridge.on_agora():
+                await asyncio.sleep(0.01)
+        stop.set()
+        await running
+        agora = await bridge.on_agora()
+        assert 0 < len(agora) < 12
+        # Every dossier it started went all the way; none is left claimed.
+        assert {tuple(historique(d)) for d in agora.values()} == {("CREATION", "ENTREE", "SORTIE")}
+        async with bridge.sessions() as session:
+            claimed = await session.scalar(
+                select(func.count())
+                .select_from(Livraison)
+                .where(Livraison.lease_owner.is_not(None))
+            )
+        assert claimed == 0
+        assert await bridge.pending() == 12 - len(agora)
