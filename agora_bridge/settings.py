@@ -74,6 +74,22 @@ class PerimetreSettings(BaseModel):
 
 class SyncSettings(BaseModel):
     interval_s: float = Field(default=5.0, gt=0)
+    # Dossiers worked on at once by one engine process (never two calls for one dossier).
+    concurrency: int = Field(default=16, ge=1, le=256)
+    # A claim's lease: longer than the longest call with the client's own retries
+    # (timeout × attempts + budget), checked at start; renewed before every call.
+    lease_s: float = Field(default=120.0, gt=0)
+    # The engine's retries of what the client gave up on: exponential from `retry_base_s`,
+    # ±20 % jitter, at most `retry_cap_s`; AGORA's Retry-After honoured up to
+    # `retry_after_max_s`.
+    retry_base_s: float = Field(default=1.0, gt=0)
+    retry_cap_s: float = Field(default=300.0, gt=0)
+    retry_after_max_s: float = Field(default=3600.0, gt=0)
+    # The circuit breaker: open after this many transient failures in a row, for this long
+    # (doubled after each failed probe, up to the maximum).
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_pause_s: float = Field(default=5.0, gt=0)
+    breaker_max_pause_s: float = Field(default=60.0, gt=0)
 
 
 class ApiSettings(BaseModel):

@@ -10,6 +10,8 @@ from agora_bridge.agora.errors import (
     AgoraError,
     AgoraPermanentError,
     AgoraTransientError,
+    DossierExistant,
+    TransitionDejaAppliquee,
     parse_retry_after,
     retry_delay,
 )
@@ -21,8 +23,10 @@ __all__ = [
     "AgoraPermanentError",
     "AgoraTransientError",
     "ClientCredentialsProvider",
+    "DossierExistant",
     "RetryPolicy",
     "TokenProvider",
+    "TransitionDejaAppliquee",
     "parse_retry_after",
     "retry_delay",
 ]

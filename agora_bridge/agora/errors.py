@@ -120,6 +120,23 @@ class AgoraPermanentError(AgoraError):
             return None
 
 
+class DossierExistant(AgoraPermanentError):
+    """`409 DOSSIER_EXISTANT`: the creation collided with a dossier AGORA already holds;
+    `id_agora` names it, so the engine links to it and continues from its state."""
+
+
+class TransitionDejaAppliquee(AgoraPermanentError):
+    """`409 TRANSITION_DEJA_APPLIQUEE`: the dossier is already in the target state; `dossier`
+    is AGORA's content, to compare with what the engine meant to send."""
+
+
+# The 409s the engine acts on rather than parks: a typed error for each.
+_CONFLICTS: dict[str, type[AgoraPermanentError]] = {
+    "DOSSIER_EXISTANT": DossierExistant,
+    "TRANSITION_DEJA_APPLIQUEE": TransitionDejaAppliquee,
+}
+
+
 def _permanent_message(
     status: int, code: str | None, erreurs: list[Erreur], route: str | None
 ) -> str:
@@ -190,7 +207,8 @@ def error_from_response(
             request_id=request_id,
             route=route,
         )
-    return AgoraPermanentError(
+    kind = _CONFLICTS.get(probleme.code or "", AgoraPermanentError) if status == 409 else None
+    return (kind or AgoraPermanentError)(
         status=status,
         code=probleme.code,
         erreurs=probleme.erreurs,

@@ -25,6 +25,7 @@ Kind = Literal[
     "agora.attempt",  # a call about to leave for AGORA
     "agora.outcome",  # what AGORA answered, or how the call failed
     "dossier.hold",  # the planner held a dossier
+    "operator.replay",  # `agora-bridge replay` put a parked dossier back in the queue
     "lot.submitted",
     "lot.outcome",
 ]

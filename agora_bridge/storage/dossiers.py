@@ -5,12 +5,14 @@ Functions here only flush; the caller commits, once per request, job or command.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, Select, select, update
+from sqlalchemy import Row, Select, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -52,6 +54,82 @@ async def store_snapshot(
         setattr(row, column, value)
     await session.flush()
     return StoreOutcome.ACCEPTE
+
+
+async def store_snapshots(
+    session: AsyncSession,
+    items: Sequence[tuple[Snapshot, Classification]],
+    crypto: NirCrypto,
+    *,
+    now: datetime,
+) -> list[StoreOutcome]:
+    """`store_snapshot` for a whole batch in two statements, for ingest's rates.
+
+    One upsert keeps each dossier's snapshot unless the stored version is as high (the
+    database re-checks the version under its row lock, so concurrent writers still converge
+    on the highest); one update counts the ignored ones. Within the batch only the highest
+    version of a dossier is a candidate (the first on a tie): the others are ignored.
+    """
+    winners: dict[str, int] = {}
+    for index, (snapshot, _) in enumerate(items):
+        best = winners.get(snapshot.id_dossier)
+        if best is None or snapshot.version > items[best][0].version:
+            winners[snapshot.id_dossier] = index
+    rows = [
+        _state(*items[index], crypto, now=now) | {"created_at": now}
+        for _, index in sorted(winners.items())  # one lock order for every writer
+    ]
+    accepted = await _upsert_newer(session, rows) if rows else set()
+    outcomes = [
+        StoreOutcome.ACCEPTE
+        if winners[s.id_dossier] == index and s.id_dossier in accepted
+        else StoreOutcome.IGNORE_VERSION_ANCIENNE
+        for index, (s, _) in enumerate(items)
+    ]
+    ignored = Counter(
+        s.id_dossier
+        for (s, _), outcome in zip(items, outcomes, strict=True)
+        if outcome is StoreOutcome.IGNORE_VERSION_ANCIENNE
+    )
+    await _count_ignored(session, ignored)
+    return outcomes
+
+
+async def _upsert_newer(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert or replace each row unless its stored version is as high; the ids it wrote.
+
+    One statement for all rows, given as executemany parameters: SQLAlchemy sends them as
+    multi-row VALUES ("insertmanyvalues") with a cached compilation, where `.values(rows)`
+    would compile a new statement for every batch."""
+    table = cast(Table, Dossier.__table__)
+    insert = (
+        postgresql.insert(table)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite.insert(table)
+    )
+    replaced = {name: insert.excluded[name] for name in rows[0] if name != "created_at"}
+    statement = insert.on_conflict_do_update(
+        index_elements=["id_dossier"],
+        set_=replaced,
+        where=table.c.version < insert.excluded.version,
+    ).returning(table.c.id_dossier)
+    return set((await session.execute(statement, rows)).scalars())
+
+
+async def _count_ignored(session: AsyncSession, ignored: Counter[str]) -> None:
+    if not ignored:
+        return
+    table = Dossier.__table__
+    assert isinstance(table, Table)
+    statement = (
+        update(table)
+        .where(table.c.id_dossier == bindparam("ignored_id"))
+        .values(versions_ignorees=table.c.versions_ignorees + bindparam("ignored_count"))
+    )
+    await session.execute(
+        statement,
+        [{"ignored_id": key, "ignored_count": count} for key, count in sorted(ignored.items())],
+    )
 
 
 def _state(

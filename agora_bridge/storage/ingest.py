@@ -1,13 +1,19 @@
 """Ingest snapshots: validate, classify and store each one, batch by batch.
 
-The same semantics serve the `import` command, the demo and (later) the ingest API: one bad
-line never stops the others, and a rejected line is reported with its number and rules. That
+The same semantics serve the `import` command, the demo and the ingest API: one bad line
+never stops the others, and a rejected line is reported with its number and rules. That
 holds for a line the database refuses too, whatever the reason (a NUL that PostgreSQL's jsonb
 refuses, a number beyond 64 bits...): it is rejected `REFUS_BASE` and its batch is stored.
+
+A batch is one transaction of a few statements, whatever its size: the snapshots (one
+upsert), their work items (`livraison`, one upsert: the delivery engine's queue) and one
+`snapshot.decision` ledger entry per line. So a snapshot is never stored without the work
+it implies, nor acknowledged before both are durable.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,13 +23,16 @@ from itertools import islice
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agora_bridge.ledger.chain import Entry
+from agora_bridge.ledger.store import append
 from agora_bridge.logs import get_logger
 from agora_bridge.snapshots.model import Snapshot
-from agora_bridge.snapshots.perimeter import Classification, Perimeter, classify
+from agora_bridge.snapshots.perimeter import Classement, Classification, Perimeter, classify
 from agora_bridge.snapshots.validation import FieldError, Rejection, parse_line
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.db import is_refusal, refusal_cause
-from agora_bridge.storage.dossiers import StoreOutcome, store_snapshot
+from agora_bridge.storage.dossiers import StoreOutcome, store_snapshot, store_snapshots
+from agora_bridge.storage.livraisons import reopen
 
 log = get_logger(__name__)
 
@@ -33,6 +42,8 @@ REFUS_BASE = FieldError("ligne", "REFUS_BASE")
 # What a database refusal can raise: SQLAlchemy's errors, and sqlite3's OverflowError, which
 # SQLAlchemy does not wrap. `is_refusal` tells a refusal from a failing database.
 _DATABASE_ERRORS = (SQLAlchemyError, OverflowError)
+# The Région's key, as `region-input.md` defines it.
+_ID_DOSSIER = re.compile(r"[A-Za-z0-9._/-]{1,64}")
 # The report lists this many rejected lines (an ingest API request holds at most 1,000
 # snapshots); the log has every one.
 LISTED_REJECTIONS = 1000
@@ -125,7 +136,8 @@ async def ingest_parsed(
     while batch := list(islice(iterator, batch_size)):
         valid = [_classified(ligne, result, ingestion, report) for ligne, result in batch]
         stored = [item for item in valid if item is not None]
-        outcomes = await _store_batch(session_maker, stored, ingestion)
+        rejected = [result for _, result in batch if isinstance(result, Rejection)]
+        outcomes = await _store_batch(session_maker, stored, rejected, ingestion)
         for item, outcome in zip(stored, outcomes, strict=True):
             _record(report, item, outcome)
         log.info("ingest.batch.stored", lines=len(batch), **report.outcomes)
@@ -158,22 +170,30 @@ def _record(report: IngestReport, item: _Valid, outcome: StoreOutcome | None) ->
 
 
 async def _store_batch(
-    session_maker: async_sessionmaker[AsyncSession], items: list[_Valid], ingestion: Ingestion
+    session_maker: async_sessionmaker[AsyncSession],
+    items: list[_Valid],
+    rejected: list[Rejection],
+    ingestion: Ingestion,
 ) -> list[StoreOutcome | None]:
     """Every item in one transaction, without a savepoint: the path of nearly every batch.
     When the database refuses an item, the batch is rolled back and stored again item by
     item, each under a savepoint, and only the refused ones (None) are left out."""
-    if not items:
+    if not items and not rejected:
         return []
     try:
         async with session_maker() as session, session.begin():
-            return [await _store(session, item, ingestion) for item in items]
+            pairs = [(item.snapshot, item.classification) for item in items]
+            outcomes = await store_snapshots(session, pairs, ingestion.crypto, now=ingestion.now)
+            await _decided(session, items, outcomes, rejected, ingestion)
+            return list(outcomes)
     except _DATABASE_ERRORS as error:
         if not is_refusal(error):
             raise
         log.warning("ingest.batch.refused", lines=len(items), cause=refusal_cause(error))
     async with session_maker() as session, session.begin():
-        return [await _store_alone(session, item, ingestion) for item in items]
+        alone = [await _store_alone(session, item, ingestion) for item in items]
+        await _decided(session, items, alone, rejected, ingestion)
+        return alone
 
 
 async def _store_alone(
@@ -181,7 +201,9 @@ async def _store_alone(
 ) -> StoreOutcome | None:
     try:
         async with session.begin_nested():
-            return await _store(session, item, ingestion)
+            return await store_snapshot(
+                session, item.snapshot, item.classification, ingestion.crypto, now=ingestion.now
+            )
     except _DATABASE_ERRORS as error:
         if not is_refusal(error):
             raise
@@ -190,7 +212,60 @@ async def _store_alone(
         return None
 
 
-async def _store(session: AsyncSession, item: _Valid, ingestion: Ingestion) -> StoreOutcome:
-    return await store_snapshot(
-        session, item.snapshot, item.classification, ingestion.crypto, now=ingestion.now
+async def _decided(
+    session: AsyncSession,
+    items: list[_Valid],
+    outcomes: list[StoreOutcome] | list[StoreOutcome | None],
+    rejected: list[Rejection],
+    ingestion: Ingestion,
+) -> None:
+    """What the stored snapshots imply, in their transaction: due work items and the
+    ledger's `snapshot.decision` entries (ids, versions and codes only)."""
+    accepted = [
+        item
+        for item, outcome in zip(items, outcomes, strict=True)
+        if outcome is StoreOutcome.ACCEPTE
+    ]
+    excluded = [
+        i.snapshot.id_dossier for i in accepted if i.classification.classement is Classement.EXCLU
+    ]
+    needing = [
+        i.snapshot.id_dossier
+        for i in accepted
+        if i.classification.classement is not Classement.EXCLU
+    ]
+    await reopen(session, upsert=needing, existing=excluded, now=ingestion.now)
+    entries = [
+        _decision(item, outcome, ingestion)
+        if outcome is not None
+        else _rejection(Rejection(item.snapshot.id_dossier, (REFUS_BASE,)), ingestion)
+        for item, outcome in zip(items, outcomes, strict=True)
+    ]
+    entries += [_rejection(rejection, ingestion) for rejection in rejected]
+    await append(session, entries)
+
+
+def _decision(item: _Valid, outcome: StoreOutcome, ingestion: Ingestion) -> Entry:
+    classification = item.classification
+    motif = f":{classification.motif}" if classification.motif else ""
+    return Entry(
+        recorded_at=ingestion.now,
+        kind="snapshot.decision",
+        id_dossier=item.snapshot.id_dossier,
+        version=item.snapshot.version,
+        operation=outcome.value,
+        code=(classification.classement.value + motif)[:64],
+    )
+
+
+def _rejection(rejection: Rejection, ingestion: Ingestion) -> Entry:
+    """No version: a refused line's may be what the database refused. The id only when it is
+    one (a rejected line's may hold anything, a NUL the database would refuse too)."""
+    ident = rejection.id_dossier
+    return Entry(
+        recorded_at=ingestion.now,
+        kind="snapshot.decision",
+        id_dossier=ident if ident is not None and _ID_DOSSIER.fullmatch(ident) else None,
+        operation="REJETE",
+        code=rejection.erreurs[0].code if rejection.erreurs else None,
     )

@@ -8,14 +8,17 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     text,
 )
@@ -157,3 +160,60 @@ class CleApi(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class EtatAgora(Base):
+    """What AGORA last acknowledged of a dossier: the planner's input (`docs/DELIVERY.md`).
+
+    `acquitte` is the `AgoraDossier` as JSON with its NIR left out: `nir_index` is the blind
+    index of the 13-character NIR AGORA holds, enough to tell whether it is the snapshot's.
+    """
+
+    __tablename__ = "etat_agora"
+
+    id_dossier: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id_agora: Mapped[str] = mapped_column(String(32), unique=True)
+    acquitte: Mapped[dict[str, Any]] = mapped_column(Json)
+    nir_index: Mapped[str] = mapped_column(String(64))
+    acquitte_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Livraison(Base):
+    """One work item per dossier that needed delivering: "plan and send what is missing".
+
+    Never the operations themselves: the engine plans at send time (`docs/DELIVERY.md`).
+    """
+
+    __tablename__ = "livraison"
+    __table_args__ = (
+        CheckConstraint("etat IN ('A_FAIRE', 'A_JOUR', 'PARQUE', 'RETENU')", name="etat"),
+        # The claim query: due items, oldest first.
+        Index("ix_livraison_etat_due_at", "etat", "due_at"),
+    )
+
+    id_dossier: Mapped[str] = mapped_column(String(64), primary_key=True)
+    etat: Mapped[str] = mapped_column(String(16))
+    # Bumped by every stored snapshot: an outcome closes the item only if it is unchanged.
+    generation: Mapped[int] = mapped_column(BigInteger)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Failed attempts since the last success: the backoff's exponent.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The claim: a token unique to one claim, and when it lapses.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Read AGORA before sending: an ambiguous failure, or a claim taken from a lapsed lease.
+    verifier: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The creation's Idempotency-Key and the digest of the body it was first sent with.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    body_digest: Mapped[str | None] = mapped_column(String(64))
+    # A parked call: AGORA's code and message (NIR-shaped text redacted); a hold's reason.
+    code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    motif_retenue: Mapped[str | None] = mapped_column(String(64))
+    parked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_outcome: Mapped[str | None] = mapped_column(String(64))
+    # Set by the backfill while the dossier is in a lot in flight: the engine leaves it alone.
+    lot_id: Mapped[str | None] = mapped_column(String(64))
+    # When the newest snapshot made it due: the age of the oldest pending item.
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -12,7 +12,12 @@ import pytest
 from pydantic import BaseModel
 from structlog.testing import capture_logs
 
-from agora_bridge.agora.errors import AgoraPermanentError, AgoraTransientError
+from agora_bridge.agora.errors import (
+    AgoraPermanentError,
+    AgoraTransientError,
+    DossierExistant,
+    TransitionDejaAppliquee,
+)
 from agora_bridge.agora.schemas import (
     Annulation,
     Entree,
@@ -346,7 +351,7 @@ async def test_409_dossier_existant_names_the_existing_dossier() -> None:
         return_value=problem(409, "DOSSIER_EXISTANT", id_agora=ID_AGORA)
     )
     async with agora.client:
-        with pytest.raises(AgoraPermanentError) as raised:
+        with pytest.raises(DossierExistant) as raised:
             await agora.client.creer(creation=creation(), idempotency_key="k")
 
     assert (raised.value.code, raised.value.id_agora) == ("DOSSIER_EXISTANT", ID_AGORA)
@@ -358,7 +363,7 @@ async def test_409_transition_deja_appliquee_carries_the_dossier() -> None:
         return_value=problem(409, "TRANSITION_DEJA_APPLIQUEE", dossier=dossier_json("ENTRE"))
     )
     async with agora.client:
-        with pytest.raises(AgoraPermanentError) as raised:
+        with pytest.raises(TransitionDejaAppliquee) as raised:
             await agora.client.entrer(id_agora=ID_AGORA, entree=ENTREE)
 
     dossier = raised.value.dossier

@@ -14,6 +14,8 @@ from agora_bridge.agora.errors import (
     AgoraError,
     AgoraPermanentError,
     AgoraTransientError,
+    DossierExistant,
+    TransitionDejaAppliquee,
     error_from_response,
     parse_retry_after,
     retry_delay,
@@ -202,7 +204,7 @@ def test_dossier_existant_names_the_existing_dossier() -> None:
     content = problem_body(409, "DOSSIER_EXISTANT", id_agora="AG000000000042")
     error = error_from_response(409, {}, content)
 
-    assert isinstance(error, AgoraPermanentError)
+    assert isinstance(error, DossierExistant)
     assert error.id_agora == "AG000000000042"
     assert error.dossier is None
 
@@ -211,7 +213,7 @@ def test_transition_deja_appliquee_carries_the_dossier() -> None:
     content = problem_body(409, "TRANSITION_DEJA_APPLIQUEE", dossier=dossier_json("ENTRE"))
     error = error_from_response(409, {}, content)
 
-    assert isinstance(error, AgoraPermanentError)
+    assert isinstance(error, TransitionDejaAppliquee)
     assert error.dossier is not None
     assert error.dossier.statut is Statut.ENTRE
     assert error.id_agora is None
@@ -223,6 +225,12 @@ def test_an_unreadable_dossier_is_none_rather_than_a_crash() -> None:
 
     assert isinstance(error, AgoraPermanentError)
     assert error.dossier is None
+
+
+def test_other_409s_stay_generic() -> None:
+    error = error_from_response(409, {}, problem_body(409, "LOT_NON_TRAITE"))
+
+    assert type(error) is AgoraPermanentError
 
 
 def test_both_families_are_agora_errors() -> None:

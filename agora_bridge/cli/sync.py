@@ -1,0 +1,116 @@
+"""`agora-bridge sync [--once]` and `agora-bridge replay …`: the sync engine from the shell."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import date, datetime, time
+from typing import Annotated
+
+import typer
+from sqlalchemy import ColumnElement
+
+from agora_bridge.agora.client import AgoraClient
+from agora_bridge.cli.common import operator_errors, run_database_command
+from agora_bridge.delivery.engine import Engine, check_lease, utc_now
+from agora_bridge.errors import OperatorError
+from agora_bridge.ledger.chain import Entry
+from agora_bridge.ledger.store import append
+from agora_bridge.logs import get_logger
+from agora_bridge.settings import Settings
+from agora_bridge.snapshots.validation import PARIS
+from agora_bridge.storage import db
+from agora_bridge.storage.crypto import NirCrypto
+from agora_bridge.storage.livraisons import replay as replay_parked
+from agora_bridge.storage.models import Livraison
+
+log = get_logger(__name__)
+# `replay` lists this many dossier ids; the count is always exact.
+LISTED_IDS = 50
+
+
+@operator_errors
+def sync(
+    once: Annotated[
+        bool, typer.Option("--once", help="Deliver what is due now, then exit.")
+    ] = False,
+) -> None:
+    """Deliver pending dossiers to AGORA, in the foreground (Ctrl-C or SIGTERM stops it)."""
+    settings = Settings()
+    check_lease(settings.sync, settings.agora_access())
+    passes = run_database_command(_sync(settings, once=once))
+    typer.echo(f"sync done: {passes} dossier passes")
+
+
+async def _sync(settings: Settings, *, once: bool) -> int:
+    database = db.make_engine(settings.database_url)
+    try:
+        await db.assert_at_head(database)
+        async with AgoraClient(settings.agora_access()) as client:
+            engine = Engine(
+                db.make_sessionmaker(database),
+                client,
+                NirCrypto.from_settings(settings),
+                settings.sync,
+                code_financeur=settings.code_financeur,
+            )
+            if once:
+                return await engine.run_once()
+            await engine.run_forever(_stopped_by_signals())
+            return 0
+    finally:
+        await database.dispose()
+
+
+def _stopped_by_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+@operator_errors
+def replay(
+    dossier: Annotated[str | None, typer.Option("--dossier", help="One dossier's id")] = None,
+    failed_since: Annotated[
+        datetime | None,
+        typer.Option("--failed-since", formats=["%Y-%m-%d"], help="Parked since DATE"),
+    ] = None,
+    code: Annotated[str | None, typer.Option("--code", help="Parked with AGORA's CODE")] = None,
+) -> None:
+    """Put parked dossiers back in the queue (after the data was corrected on AGORA's side,
+    or AGORA was fixed); the next sync plans them again from the newest snapshot."""
+    where = _criterion(dossier, failed_since.date() if failed_since else None, code)
+    ids = run_database_command(_replay(Settings().database_url, where))
+    shown = ", ".join(ids[:LISTED_IDS]) + (", …" if len(ids) > LISTED_IDS else "")
+    typer.echo(f"replayed {len(ids)} parked dossiers" + (f": {shown}" if ids else ""))
+
+
+def _criterion(dossier: str | None, since: date | None, code: str | None) -> ColumnElement[bool]:
+    given = [value for value in (dossier, since, code) if value is not None]
+    if len(given) != 1:
+        raise OperatorError("give exactly one of --dossier, --failed-since, --code")
+    if dossier is not None:
+        return Livraison.id_dossier == dossier
+    if code is not None:
+        return Livraison.code == code
+    assert since is not None
+    return Livraison.parked_at >= datetime.combine(since, time(), tzinfo=PARIS)
+
+
+async def _replay(url: str, where: ColumnElement[bool]) -> list[str]:
+    database = db.make_engine(url)
+    try:
+        await db.assert_at_head(database)
+        async with db.make_sessionmaker(database)() as session, session.begin():
+            now = utc_now()
+            ids = await replay_parked(session, where, now=now)
+            entries = [
+                Entry(recorded_at=now, kind="operator.replay", id_dossier=key) for key in ids
+            ]
+            await append(session, entries)
+        log.info("delivery.replayed", dossiers=len(ids))
+        return ids
+    finally:
+        await database.dispose()

@@ -1,0 +1,18 @@
+"""The one place the engine calls the pure decision core: adapting to a change of `plan` or
+`apply` (a `today` argument, more rules) is a change here only."""
+
+from __future__ import annotations
+
+from agora_bridge.decision.dossier import AgoraDossier, Operation, apply
+from agora_bridge.decision.planner import Plan, plan
+from agora_bridge.snapshots.model import Snapshot
+
+
+def next_plan(acknowledged: AgoraDossier | None, snapshot: Snapshot) -> Plan:
+    return plan(acknowledged, snapshot)
+
+
+def acknowledge(acknowledged: AgoraDossier | None, op: Operation) -> AgoraDossier:
+    """The dossier AGORA holds after accepting `op`; raises `Refus` when our model disagrees
+    with AGORA (the engine then reads AGORA's dossier back)."""
+    return apply(acknowledged, op)

@@ -1,0 +1,221 @@
+"""The sync engine: workers that claim due dossiers and run a reconcile pass over each.
+
+`concurrency` workers run at once, each on its own dossier (never two calls for one dossier,
+so one dossier's operations go out in order); a slow or stuck dossier holds only its worker.
+Workers share one AGORA client (its token bucket is the engine's rate limit towards AGORA),
+one circuit breaker and one recorder (group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agora_bridge.agora.client import AgoraClient
+from agora_bridge.delivery.breaker import Breaker
+from agora_bridge.delivery.claims import Claim, claim_due
+from agora_bridge.delivery.dossier_pass import DossierPass, Parts
+from agora_bridge.delivery.recorder import Recorder
+from agora_bridge.delivery.stats import DeliveryStats
+from agora_bridge.logs import get_logger
+from agora_bridge.settings import AgoraSettings, ConfigurationError, SyncSettings
+from agora_bridge.storage.crypto import NirCrypto
+from agora_bridge.storage.livraisons import A_FAIRE
+from agora_bridge.storage.models import Livraison
+
+log = get_logger(__name__)
+# Between two runs: no hot loop even when something is due at once.
+_SHORTEST_PAUSE_S = 0.01
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_owner() -> str:
+    """Names this process in `lease_owner` (each claim adds its own random token)."""
+    return f"{socket.gethostname()[:16]}-{os.getpid()}"
+
+
+def check_lease(sync: SyncSettings, agora: AgoraSettings) -> None:
+    """A lease shorter than the longest call could lapse while the call is in flight, and
+    another worker would send the same step (interleaving 3)."""
+    longest = agora.timeout_s * agora.retry_attempts + agora.retry_budget_s
+    if sync.lease_s <= longest:
+        raise ConfigurationError(
+            "AGORA_BRIDGE_SYNC__LEASE_S must exceed the longest AGORA call with its retries "
+            f"(AGORA__TIMEOUT_S × AGORA__RETRY_ATTEMPTS + AGORA__RETRY_BUDGET_S = {longest:g} s)"
+        )
+
+
+class Engine:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: AgoraClient,
+        crypto: NirCrypto,
+        settings: SyncSettings,
+        *,
+        code_financeur: str,
+        owner: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.owner = owner or default_owner()
+        self.settings = settings
+        self.stats = DeliveryStats()
+        self.breaker = Breaker(
+            threshold=settings.breaker_threshold,
+            pause_s=settings.breaker_pause_s,
+            max_pause_s=settings.breaker_max_pause_s,
+            clock=monotonic,
+        )
+        self._sessions = sessions
+        self._client = client
+        self._crypto = crypto
+        self._code_financeur = code_financeur
+        self._clock = clock
+        self._claimed: deque[Claim] = deque()
+        self._claim_lock = asyncio.Lock()
+        # SQLite has one writer at a time and makes waiters sleep (busy_timeout's backoff):
+        # the engine's own writers (claims, the recorder) take turns in process instead.
+        self._write_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        # Set when the process is asked to stop: passes in flight finish, no new claim.
+        self._stop: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        """Work was stored (an ingest): run now rather than at the next tick."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Work on every dossier due now, until none is left; the number of passes."""
+        return await self._run(self._next_claim)
+
+    async def work_on(self, claims: list[Claim]) -> int:
+        """Run passes over claims taken elsewhere (a worker that stalled, in tests)."""
+        given = deque(claims)
+
+        async def next_given() -> Claim | None:
+            return given.popleft() if given else None
+
+        return await self._run(next_given)
+
+    async def _run(self, next_claim: Callable[[], Awaitable[Claim | None]]) -> int:
+        lock = self._write_lock if _is_sqlite(self._sessions) else None
+        async with Recorder(self._sessions, self._crypto, self._clock, write_lock=lock) as recorder:
+            parts = Parts(
+                sessions=self._sessions,
+                client=self._client,
+                crypto=self._crypto,
+                recorder=recorder,
+                breaker=self.breaker,
+                stats=self.stats,
+                settings=self.settings,
+                code_financeur=self._code_financeur,
+                clock=self._clock,
+            )
+            workers = [self._worker(parts, next_claim) for _ in range(self.settings.concurrency)]
+            passes = sum(await asyncio.gather(*workers))
+        await self._release_unstarted()
+        return passes
+
+    async def _release_unstarted(self) -> None:
+        """Claims taken but not started when asked to stop: free at once, not at the end of
+        their lease (no read-back needed either: nothing was sent for them)."""
+        unstarted, self._claimed = list(self._claimed), deque()
+        if not unstarted:
+            return
+        async with self._sessions() as session, session.begin():
+            for claim in unstarted:
+                await session.execute(
+                    update(Livraison)
+                    .where(
+                        Livraison.id_dossier == claim.id_dossier,
+                        Livraison.lease_owner == claim.token,
+                    )
+                    .values(lease_owner=None, lease_until=None)
+                )
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """`sync` without `--once`: a run every `interval_s`, sooner when a retry falls due
+        before that, at once when woken. `stop` (SIGTERM) lets the passes in flight finish
+        and starts no other."""
+        self._stop = stop
+        while not stop.is_set():
+            pause = self.settings.interval_s
+            try:
+                await self.run_once()
+                pause = await self._until_next_due(pause)
+            except Exception:
+                # The database or AGORA's token failed for the whole tick: try again later.
+                log.exception("delivery.tick.failed")
+            self._wake.clear()
+            waiting = asyncio.create_task(self._wake.wait())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait(
+                {waiting, stopping}, timeout=pause, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiting.cancel()
+            stopping.cancel()
+
+    async def _until_next_due(self, longest: float) -> float:
+        async with self._sessions() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            # When the next item becomes claimable: due, and its lease (if any) lapsed.
+            claimable = case(
+                (Livraison.lease_until > Livraison.due_at, Livraison.lease_until),
+                else_=Livraison.due_at,
+            )
+            due: datetime | None = await session.scalar(
+                select(func.min(claimable)).where(
+                    Livraison.etat == A_FAIRE, Livraison.lot_id.is_(None)
+                )
+            )
+        if due is None:
+            return longest
+        return min(longest, max(_SHORTEST_PAUSE_S, (due - self._clock()).total_seconds()))
+
+    async def _worker(self, parts: Parts, next_claim: Callable[[], Awaitable[Claim | None]]) -> int:
+        passes = 0
+        while (claim := await next_claim()) is not None:
+            try:
+                await DossierPass(parts, claim).run()
+            except Exception:
+                # The claim lapses and the dossier comes back, read back first.
+                log.exception("delivery.pass.failed", id_dossier=claim.id_dossier)
+            passes += 1
+        return passes
+
+    async def _next_claim(self) -> Claim | None:
+        if self._stop is not None and self._stop.is_set():
+            return None  # what is claimed but not started comes back when its lease lapses
+        async with self._claim_lock:
+            if not self._claimed:
+                self._claimed.extend(await self._claim())
+            return self._claimed.popleft() if self._claimed else None
+
+    async def _claim(self) -> list[Claim]:
+        lock = self._write_lock if _is_sqlite(self._sessions) else contextlib.nullcontext()
+        async with lock, self._sessions() as session, session.begin():
+            return await claim_due(
+                session,
+                owner=self.owner,
+                now=self._clock(),
+                lease=timedelta(seconds=self.settings.lease_s),
+                limit=self.settings.concurrency,
+            )
+
+
+def _is_sqlite(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    bind = sessions.kw.get("bind")
+    return bind is not None and bind.dialect.name == "sqlite"

@@ -1,0 +1,95 @@
+"""Work items (`livraison`) as ingest and the operators change them (`docs/DELIVERY.md`).
+
+The engine's own statements (claims, fenced outcomes) live in `agora_bridge/delivery/`.
+Functions here only flush; the caller commits, in the transaction that stored the snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora_bridge.storage.models import Livraison
+
+A_FAIRE, A_JOUR, PARQUE, RETENU = "A_FAIRE", "A_JOUR", "PARQUE", "RETENU"
+
+
+def _reopened(now: datetime) -> dict[str, Any]:
+    """The columns a newer snapshot resets: due now, unless already waiting for a retry
+    (AGORA's Retry-After or a backoff still holds); a parked call or a hold is forgotten
+    (the ledger keeps it) and the plan is rebuilt from the new snapshot (interleaving 6)."""
+    waiting = Livraison.etat == A_FAIRE
+    return {
+        "etat": A_FAIRE,
+        "generation": Livraison.generation + 1,
+        "due_at": case((waiting, Livraison.due_at), else_=now),
+        "attempts": case((waiting, Livraison.attempts), else_=0),
+        "code": None,
+        "message": None,
+        "motif_retenue": None,
+        "parked_at": None,
+        "opened_at": case((waiting, Livraison.opened_at), else_=now),
+    }
+
+
+async def reopen(
+    session: AsyncSession, *, upsert: Sequence[str], existing: Sequence[str], now: datetime
+) -> None:
+    """A newer snapshot of each dossier was stored: its work item becomes due.
+
+    `upsert`: dossiers that need one (sendable or held); `existing`: dossiers that need one
+    only if AGORA may already know them (excluded ones: the engine then decides).
+    """
+    if upsert:
+        await _upsert(session, sorted(set(upsert)), now)
+    if existing:
+        statement = (
+            update(Livraison)
+            .where(Livraison.id_dossier.in_(sorted(set(existing))))
+            .values(_reopened(now))
+        )
+        await session.execute(statement)
+
+
+async def _upsert(session: AsyncSession, ids: list[str], now: datetime) -> None:
+    rows = [
+        {"id_dossier": key, "etat": A_FAIRE, "generation": 1, "due_at": now, "opened_at": now}
+        for key in ids
+    ]
+    # executemany: one cached statement sent as multi-row VALUES (see `dossiers._upsert_newer`).
+    statement = _insert(session).on_conflict_do_update(
+        index_elements=[Livraison.id_dossier], set_=_reopened(now)
+    )
+    await session.execute(statement, rows)
+
+
+def _insert(session: AsyncSession) -> postgresql.Insert | sqlite.Insert:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(Livraison)
+    return sqlite.insert(Livraison)
+
+
+async def replay(session: AsyncSession, where: ColumnElement[bool], *, now: datetime) -> list[str]:
+    """Parked items matching `where` go back to the queue, due now (`agora-bridge replay`);
+    the ids replayed. Their generation moves on, so an outcome in flight cannot close them."""
+    ids = (
+        (
+            await session.execute(
+                select(Livraison.id_dossier)
+                .where(Livraison.etat == PARQUE, where)
+                .order_by(Livraison.id_dossier)
+                .with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if ids:
+        statement = update(Livraison).where(Livraison.id_dossier.in_(ids)).values(_reopened(now))
+        await session.execute(statement)
+    return list(ids)

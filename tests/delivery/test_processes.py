@@ -1,0 +1,156 @@
+"""`agora-bridge sync` and `replay` as processes: SIGKILL at random moments and restarts lose
+and duplicate nothing; two engines on one PostgreSQL database never send a step twice; the
+logs and the database hold no NIR, name or birth date."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import text
+
+from agora_bridge.ledger.store import read_chain
+from agora_bridge.snapshots.nir import nir_for_agora
+from agora_bridge.snapshots.normalise import agora_name
+from tests.builders import snapshot
+from tests.conftest import throwaway_pg_database
+from tests.delivery.checks import assert_end_state, assert_work_items, ingest_concurrently
+from tests.delivery.harness import Bridge, delivery, historique
+from tests.delivery.histories import FUTURE, History, deliveries, history
+from tests.delivery.processes import environment, run, start
+
+FAULTS = {"seed": 3, "error_rate": 0.2, "lost_response_rate": 0.05, "latency_ms": [0, 3]}
+
+
+async def test_sync_once_delivers_what_is_due_then_exits(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(*(snapshot("SORTI", id_dossier=f"PDL-{n}") for n in range(3)))
+        done = await run(environment(database_url, bridge.mock.url), "sync", "--once")
+        assert done.status == 0, done.stderr
+        assert done.stdout.strip() == "sync done: 3 dossier passes"
+        assert await bridge.pending() == 0
+        agora = await bridge.on_agora()
+        assert {tuple(historique(d)) for d in agora.values()} == {("CREATION", "ENTREE", "SORTIE")}
+
+
+async def test_sync_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    done = await run(environment(url, "http://127.0.0.1:9"), "sync", "--once")
+    assert done.status == 2
+    assert "agora-bridge db upgrade" in done.stderr
+
+
+async def test_replay_puts_parked_dossiers_back(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await bridge.ingest_on(date(2030, 1, 1), snapshot("VALIDE", id_dossier="PDL-1", **FUTURE))
+        await bridge.drain()
+        env = environment(database_url, bridge.mock.url)
+        refused = await run(env, "replay", "--code", "DATE_FUTURE", "--dossier", "PDL-1")
+        assert refused.status == 2
+        assert "exactly one of" in refused.stderr
+        done = await run(env, "replay", "--code", "DATE_FUTURE")
+        assert done.status == 0, done.stderr
+        assert done.stdout.strip() == "replayed 1 parked dossiers: PDL-1"
+        item = await bridge.item("PDL-1")
+        assert (item.etat, item.code) == ("A_FAIRE", None)
+        async with bridge.sessions() as session:
+            kinds = [link.entry.kind async for link in read_chain(session)]
+        assert kinds[-1] == "operator.replay"
+
+
+def personal_data(histories: list[History]) -> set[str]:
+    """NIRs (as written and as AGORA gets them), names (as written and as AGORA gets them)
+    and birth dates of every version."""
+    values: set[str] = set()
+    for h in histories:
+        for version in h.versions:
+            person = version.stagiaire
+            assert person.nir is not None
+            values |= {person.nir, nir_for_agora(person.nir), person.date_naissance.isoformat()}
+            for name in (person.nom_naissance, person.prenom):
+                values |= {name, agora_name(name)}
+    return values
+
+
+async def wait_until_delivered(bridge: Bridge, timeout_s: float) -> None:
+    async with asyncio.timeout(timeout_s):
+        while await bridge.pending():
+            await asyncio.sleep(0.2)
+
+
+async def assert_ledger_verified_then_broken(bridge: Bridge, env: dict[str, str]) -> None:
+    verified = await run(env, "ledger", "verify")
+    assert verified.status == 0, verified.stderr
+    assert verified.stdout.startswith("ledger intact: ")
+    async with bridge.sessions() as session, session.begin():
+        await session.execute(text("UPDATE ledger_entry SET code = 'ALTERE' WHERE id = 42"))
+    broken = await run(env, "ledger", "verify")
+    assert broken.status == 1
+    assert "ledger broken: entry 42: " in broken.stderr
+
+
+async def test_sync_killed_at_random_moments_loses_and_duplicates_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    rng = random.Random(17)
+    histories = [history(rng, n) for n in range(80)]
+    log_path = tmp_path / "sync.log"
+    async with delivery(database_url) as bridge:
+        await bridge.faults(FAULTS)
+        env = environment(database_url, bridge.mock.url)
+        ingesting = asyncio.create_task(
+            ingest_concurrently(bridge, deliveries(rng, histories, stale=100))
+        )
+        with log_path.open("wb") as log:
+            for _ in range(6):
+                process = await start(env, "sync", log=log)
+                await asyncio.sleep(rng.uniform(0.3, 1.2))
+                process.kill()  # SIGKILL: no cleanup, claims left leased
+                await process.wait()
+            await ingesting
+            process = await start(env, "sync", log=log)
+            try:
+                await wait_until_delivered(bridge, 60)
+            finally:
+                process.terminate()
+                await process.wait()
+        await bridge.faults({})
+        await assert_end_state(bridge, histories)
+        await assert_work_items(bridge, parked=0)
+        await assert_ledger_verified_then_broken(bridge, env)
+        log_text = log_path.read_text()
+        assert "agora.request" in log_text  # the search below looks at something real
+        for value in personal_data(histories):
+            assert value not in log_text
+        if database_url.startswith("sqlite"):
+            database = b"".join(p.read_bytes() for p in tmp_path.glob("bridge.db*"))
+            for value in personal_data(histories):
+                if len(value) >= 13:  # NIRs: the database holds names, never a NIR in clear
+                    assert value.encode() not in database
+
+
+async def test_two_engines_on_one_postgresql_database_send_nothing_twice() -> None:
+    rng = random.Random(23)
+    histories = [history(rng, n) for n in range(80)]
+    async with throwaway_pg_database() as url, delivery(url) as bridge:
+        await bridge.faults(FAULTS)
+        await ingest_concurrently(bridge, deliveries(rng, histories, stale=50))
+        env = environment(url, bridge.mock.url)
+        engines = [await start(env, "sync") for _ in range(2)]
+        try:
+            await wait_until_delivered(bridge, 60)
+        finally:
+            for process in engines:
+                process.terminate()
+            outputs = [await process.communicate() for process in engines]
+        await bridge.faults({})
+        await assert_end_state(bridge, histories)
+        # Both engines worked: each one's log shows AGORA calls.
+        for stdout, stderr in outputs:
+            records = [
+                json.loads(line) for line in (stdout + stderr).splitlines() if line.startswith(b"{")
+            ]
+            assert any(r["event"].startswith("agora.request") for r in records)
