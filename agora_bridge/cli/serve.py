@@ -3,6 +3,7 @@ lifespan."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 import typer
@@ -10,7 +11,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from agora_bridge.api import create_app
+from agora_bridge.api.state import BridgeState
 from agora_bridge.cli.common import run_database_command
+from agora_bridge.delivery.engine import Engine, check_lease
+from agora_bridge.delivery.scheduling import running
 from agora_bridge.serving import uvicorn_config
 from agora_bridge.settings import Settings
 from agora_bridge.storage import db
@@ -25,8 +29,21 @@ def serve(
     # Checked before uvicorn starts, so that the refusal is one sentence, not a lifespan
     # traceback; the lifespan checks it again for every other way of running the app.
     run_database_command(_check_database(settings.database_url))
-    app = create_app(settings)
+    check_lease(settings.sync, settings.agora_access())
+    app = create_app(settings, background=[delivery])
     server_for(app, host=host, port=port).run()
+
+
+def delivery(state: BridgeState) -> AbstractAsyncContextManager[None]:
+    """The sync engine, scheduled every SYNC__INTERVAL_S and woken by each ingest."""
+    engine = Engine(
+        state.session_maker,
+        state.agora,
+        state.crypto,
+        state.settings.sync,
+        code_financeur=state.settings.code_financeur,
+    )
+    return running(engine, state.delivery_due)
 
 
 async def _check_database(url: str) -> None:

@@ -93,6 +93,12 @@ class Engine:
         # Set when the process is asked to stop: passes in flight finish, no new claim.
         self._stop: asyncio.Event | None = None
 
+    def stop(self) -> None:
+        """No new claim from now on; the passes in flight finish, then a run returns."""
+        if self._stop is None:
+            self._stop = asyncio.Event()
+        self._stop.set()
+
     def wake(self) -> None:
         """Work was stored (an ingest): run now rather than at the next tick."""
         self._wake.set()

@@ -7,7 +7,9 @@ every tick's work is done once cluster-wide however many replicas tick.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -17,10 +19,23 @@ from agora_bridge.delivery.engine import Engine
 JOB_ID = "agora-bridge-sync"
 
 
-def schedule(scheduler: AsyncIOScheduler, engine: Engine) -> Callable[[], None]:
-    """Add the sync job; returns `wake`, for ingest to call after its commit."""
+def schedule(
+    scheduler: AsyncIOScheduler, engine: Engine, *, runs: set[asyncio.Task[int]] | None = None
+) -> Callable[[], None]:
+    """Add the sync job; returns `wake`, for ingest to call after its commit. `runs` holds
+    the runs in progress, for a caller that must wait for them before closing what they use."""
+    running = runs if runs is not None else set()
+
+    async def tick() -> int:
+        task: asyncio.Task[int] = asyncio.current_task()  # type: ignore[assignment]
+        running.add(task)
+        try:
+            return await engine.run_once()
+        finally:
+            running.discard(task)
+
     job = scheduler.add_job(
-        engine.run_once,
+        tick,
         "interval",
         seconds=engine.settings.interval_s,
         id=JOB_ID,
@@ -35,3 +50,31 @@ def schedule(scheduler: AsyncIOScheduler, engine: Engine) -> Callable[[], None]:
         job.modify(next_run_time=datetime.now(UTC))
 
     return wake
+
+
+@asynccontextmanager
+async def running(engine: Engine, due: asyncio.Event) -> AsyncIterator[None]:
+    """The engine on its schedule while the block runs, woken whenever `due` is set (by the
+    ingest route, after its commit). On exit no new claim is taken and the passes in flight
+    finish, so that the AGORA client and the database can close under nobody."""
+    scheduler = AsyncIOScheduler()
+    runs: set[asyncio.Task[int]] = set()
+    wake = schedule(scheduler, engine, runs=runs)
+    scheduler.start()
+    forwarder = asyncio.create_task(_forward(due, wake))
+    try:
+        yield
+    finally:
+        forwarder.cancel()
+        engine.stop()
+        scheduler.shutdown(wait=False)
+        with suppress(asyncio.CancelledError):
+            await forwarder
+        await asyncio.gather(*runs, return_exceptions=True)
+
+
+async def _forward(due: asyncio.Event, wake: Callable[[], None]) -> None:
+    while True:
+        await due.wait()
+        due.clear()
+        wake()
