@@ -67,10 +67,12 @@ async def running(engine: Engine, due: asyncio.Event) -> AsyncIterator[None]:
     finally:
         forwarder.cancel()
         engine.stop()
+        # Let the runs finish before the scheduler goes: its shutdown cancels running jobs,
+        # which would leave a transaction open (on SQLite, the write lock) and claims taken.
+        await asyncio.gather(*runs, return_exceptions=True)
         scheduler.shutdown(wait=False)
         with suppress(asyncio.CancelledError):
             await forwarder
-        await asyncio.gather(*runs, return_exceptions=True)
 
 
 async def _forward(due: asyncio.Event, wake: Callable[[], None]) -> None:
