@@ -6,10 +6,13 @@ from __future__ import annotations
 from agora_bridge.decision.dossier import AgoraDossier, Operation, apply
 from agora_bridge.decision.planner import Plan, plan
 from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.validation import paris_today
 
 
 def next_plan(acknowledged: AgoraDossier | None, snapshot: Snapshot) -> Plan:
-    return plan(acknowledged, snapshot)
+    # Today as the Région counts it: a step dated after it is held (REFUS_PREVU_DATE_FUTURE),
+    # not sent to be refused.
+    return plan(acknowledged, snapshot, today=paris_today())
 
 
 def acknowledge(acknowledged: AgoraDossier | None, op: Operation) -> AgoraDossier:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import date
 
 from sqlalchemy import select
 
@@ -37,11 +36,11 @@ def in_order(steps: list[str]) -> bool:
 async def ingest_concurrently(
     bridge: Bridge, versions: list[Snapshot], refused: Sequence[Snapshot] = ()
 ) -> None:
-    """Six ingests at once (the refused ones as a Région whose clock says 2030)."""
+    """Six ingests at once (the refused ones among them)."""
     chunks = [versions[i::6] for i in range(6)]
     await asyncio.gather(
         *(bridge.ingest(*chunk) for chunk in chunks),
-        bridge.ingest_on(date(2030, 1, 1), *refused),
+        bridge.ingest(*refused),
     )
 
 
@@ -67,7 +66,7 @@ async def assert_work_items(bridge: Bridge, *, parked: int) -> None:
     parked_items = [item for item in items if item.etat == "PARQUE"]
     assert len(parked_items) == parked
     for item in parked_items:
-        assert item.code == "DATE_FUTURE"
+        assert item.code == "SIRET_INVALIDE"
         assert item.message
 
 

@@ -20,6 +20,7 @@ class Loss:
     times: int  # answers still to lose
     refusal: int | None = None  # answer this status instead, without forwarding
     body: dict[str, object] | None = None  # with this body
+    containing: bytes | None = None  # only requests whose body holds this
 
 
 @dataclass
@@ -43,10 +44,13 @@ class Faulty(httpx.AsyncBaseTransport):
         status: int = 503,
         times: int = 1,
         body: dict[str, object] | None = None,
+        containing: str | None = None,
     ) -> None:
-        """The next `times` calls are answered `status` (and `body`) without reaching the
-        mock."""
-        self.losses.append(Loss(method, re.compile(path), times, refusal=status, body=body))
+        """The next `times` calls (whose body holds `containing`, when given) are answered
+        `status` (and `body`) without reaching the mock."""
+        held = containing.encode() if containing is not None else None
+        loss = Loss(method, re.compile(path), times, refusal=status, body=body, containing=held)
+        self.losses.append(loss)
 
     def requests(self, method: str, path: str) -> list[httpx.Request]:
         pattern = re.compile(path)
@@ -82,7 +86,20 @@ class Faulty(httpx.AsyncBaseTransport):
             loss.times > 0
             and request.method == loss.method
             and loss.path.search(request.url.path) is not None
+            and (loss.containing is None or loss.containing in request.content)
         )
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+# AGORA refusing a creation for a rule the bridge's model does not make (its own SIRET
+# register, say): the business rejection the engine parks.
+SIRET_REFUSED: dict[str, object] = {
+    "type": "urn:agora:v2:probleme:SIRET_INVALIDE",
+    "title": "SIRET invalide",
+    "status": 422,
+    "code": "SIRET_INVALIDE",
+    "detail": "règle métier non respectée",
+    "erreurs": [{"champ": "organisme.siret", "code": "SIRET_INVALIDE", "message": "inconnu"}],
+}

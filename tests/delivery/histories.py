@@ -22,19 +22,13 @@ PATHS = (
 )
 PRENOMS = ("Jean", "Paul", "Pierre", "Louis")
 ENTREES = ("2019-03-04", "2019-03-05", "2019-03-11")
-# Valid for a Région whose clock is in 2030, refused by AGORA today: DATE_FUTURE.
-FUTURE = {
-    "date_validation": "2029-01-10",
-    "session.date_debut": "2029-02-01",
-    "session.date_fin": "2029-06-30",
-}
 
 
 @dataclass(frozen=True)
 class History:
     id_dossier: str
     versions: list[Snapshot]
-    refused: bool = False  # AGORA refuses it: parked with its code
+    refused: bool = False  # AGORA refuses its creation (see `refuse_creations`): parked
 
     @property
     def newest(self) -> Snapshot:
@@ -44,7 +38,7 @@ class History:
 def history(rng: random.Random, order: int, *, refused: bool = False) -> History:
     id_dossier = f"SOAK-{order:04d}"
     if refused:
-        only = _version(id_dossier, order, 1, "VALIDE", {**FUTURE})
+        only = _version(id_dossier, order, 1, "VALIDE", {})
         return History(id_dossier, [only], refused=True)
     path = rng.choice(PATHS)
     changes: dict[str, Any] = {}

@@ -20,6 +20,7 @@ from agora_bridge.ledger.store import read_chain
 from agora_bridge.storage.models import EtatAgora, Livraison
 from tests.builders import snapshot
 from tests.delivery.checks import assert_every_attempt_has_its_outcome
+from tests.delivery.faulty import SIRET_REFUSED
 from tests.delivery.harness import CRYPTO, Bridge, delivery, historique
 
 CREATION = r"/dossiers$"
@@ -244,13 +245,13 @@ FUTURE = {
 
 async def test_6_a_parked_dossier_reopens_with_the_corrected_snapshot(database_url: str) -> None:
     async with delivery(database_url) as bridge:
-        # Valid for the Région (its clock said 2030), refused by AGORA: DATE_FUTURE.
-        await bridge.ingest_on(date(2030, 1, 1), snapshot("VALIDE", id_dossier="PDL-1", **FUTURE))
+        # A rule the bridge's model does not make (AGORA's own SIRET register, say): parked.
+        bridge.transport.refuse("POST", CREATION, status=422, body=SIRET_REFUSED)
+        await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-1"))
         await bridge.drain()
         item = await bridge.item("PDL-1")
-        assert (item.etat, item.code) == ("PARQUE", "DATE_FUTURE")
+        assert (item.etat, item.code) == ("PARQUE", "SIRET_INVALIDE")
         assert item.message is not None
-        assert "date_validation" in item.message
         assert not await bridge.on_agora()
 
         await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-1", version=2))
@@ -259,6 +260,18 @@ async def test_6_a_parked_dossier_reopens_with_the_corrected_snapshot(database_u
         item = await bridge.item("PDL-1")
         assert (item.etat, item.code, item.message) == ("A_JOUR", None, None)
         assert historique((await bridge.on_agora())["PDL-1"]) == ["CREATION"]
+
+
+async def test_6_a_step_dated_after_today_is_held_not_sent(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        # Valid for the Région (its clock said 2030), after today for AGORA: the planner
+        # checks the creation against AGORA's rules with today, and holds it.
+        await bridge.ingest_on(date(2030, 1, 1), snapshot("VALIDE", id_dossier="PDL-1", **FUTURE))
+        await bridge.drain()
+        item = await bridge.item("PDL-1")
+        assert (item.etat, item.motif_retenue) == ("RETENU", "REFUS_PREVU_DATE_FUTURE")
+        assert not bridge.transport.requests("POST", CREATION)
+        assert not await bridge.on_agora()
 
 
 # ---- 7. Versions out of order ---------------------------------------------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import text
@@ -18,9 +17,11 @@ from agora_bridge.snapshots.normalise import agora_name
 from tests.builders import snapshot
 from tests.conftest import throwaway_pg_database
 from tests.delivery.checks import assert_end_state, assert_work_items, ingest_concurrently
+from tests.delivery.faulty import SIRET_REFUSED
 from tests.delivery.harness import Bridge, delivery, historique
-from tests.delivery.histories import FUTURE, History, deliveries, history
+from tests.delivery.histories import History, deliveries, history
 from tests.delivery.processes import environment, run, start
+from tests.delivery.test_interleavings import CREATION
 
 FAULTS = {"seed": 3, "error_rate": 0.2, "lost_response_rate": 0.05, "latency_ms": [0, 3]}
 
@@ -45,13 +46,14 @@ async def test_sync_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 
 async def test_replay_puts_parked_dossiers_back(database_url: str) -> None:
     async with delivery(database_url) as bridge:
-        await bridge.ingest_on(date(2030, 1, 1), snapshot("VALIDE", id_dossier="PDL-1", **FUTURE))
+        bridge.transport.refuse("POST", CREATION, status=422, body=SIRET_REFUSED)
+        await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-1"))
         await bridge.drain()
         env = environment(database_url, bridge.mock.url)
-        refused = await run(env, "replay", "--code", "DATE_FUTURE", "--dossier", "PDL-1")
+        refused = await run(env, "replay", "--code", "SIRET_INVALIDE", "--dossier", "PDL-1")
         assert refused.status == 2
         assert "exactly one of" in refused.stderr
-        done = await run(env, "replay", "--code", "DATE_FUTURE")
+        done = await run(env, "replay", "--code", "SIRET_INVALIDE")
         assert done.status == 0, done.stderr
         assert done.stdout.strip() == "replayed 1 parked dossiers: PDL-1"
         item = await bridge.item("PDL-1")

@@ -19,11 +19,12 @@ from tests.delivery.checks import (
     assert_work_items,
     ingest_concurrently,
 )
+from tests.delivery.faulty import SIRET_REFUSED
 from tests.delivery.harness import Bridge, delivery
 from tests.delivery.histories import History, deliveries, history
 
 DOSSIERS = 200
-REFUSED = 6  # parked by AGORA (DATE_FUTURE)
+REFUSED = 6  # parked: AGORA refuses their creation (SIRET_INVALIDE)
 FAULTS = {
     "seed": 7,
     "error_rate": 0.20,
@@ -40,6 +41,15 @@ async def soak(bridge: Bridge, histories: list[History]) -> None:
     sendable = [h for h in histories if not h.refused]
     versions = deliveries(rng, sendable, stale=900)
     refused = [h.newest for h in histories if h.refused]
+    for snapshot in refused:
+        bridge.transport.refuse(
+            "POST",
+            r"/dossiers$",
+            status=422,
+            body=SIRET_REFUSED,
+            times=100,
+            containing=f'"reference_financeur":"{snapshot.id_dossier}"',
+        )
     await bridge.faults(FAULTS)
     engine = bridge.engine(
         concurrency=16,
