@@ -26,7 +26,7 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 # Mutation testing of the pure core (snapshots/, decision/; see [tool.mutmut] in pyproject.toml).
-# Slow (5.5 min on 2 cores), so not part of `make test`. Survivors: `mutmut results`,
+# Slow (about 8 min on 2 cores), so not part of `make test`. Survivors: `mutmut results`,
 # one of them: `mutmut show NAME`. mutants/ caches the results between runs.
 MUTATION_JOBS ?= 2
 mutation: $(STAMP)

@@ -26,6 +26,7 @@ from agora_bridge.decision.dossier import (
     apply,
 )
 from agora_bridge.decision.planner import plan
+from agora_bridge.snapshots.model import Statut
 from tests.builders import snapshot
 
 
@@ -113,3 +114,15 @@ def test_an_exit_after_the_session() -> None:
 )
 def test_same_day_bounds_are_accepted(step: str, op: Operation) -> None:
     assert apply(agora_state(step), op).statut is not agora_state(step).statut
+
+
+def test_a_one_day_session_is_created_and_lived_through() -> None:
+    # `session.date_debut` ≤ `session.date_fin` (region-input.md): a session may last one day.
+    one_day = {"session.date_fin": "2019-03-04", "sortie.date": "2019-03-04"}
+    proposed = plan(None, snapshot("SOLDE", **one_day))
+    assert proposed.retenue is None
+    state: AgoraDossier | None = None
+    for op in proposed.operations:
+        state = apply(state, op)
+    assert state is not None
+    assert state.statut is Statut.SOLDE
