@@ -122,7 +122,9 @@ def _hours(value: object, info: ValidationInfo) -> Decimal:
         hours = Decimal(value)
     else:
         hours = _hours_of_number(value, info)
-    if hours > HEURES_MAX or hours < 0:
+    # `is_signed`: -0.0 is not below 0, yet it carries a sign the spec forbids and AGORA's
+    # format refuses ("-0" in a body).
+    if hours > HEURES_MAX or hours < 0 or hours.is_signed():
         raise PydanticCustomError("VALEUR_HORS_LIMITES", "hours: 0 to 9999.99")
     return hours
 

@@ -317,3 +317,15 @@ def test_no_snapshot_holds_a_control_character_anywhere(field: str, control: str
     )
     assert isinstance(result, Rejection)
     assert field in {e.champ for e in result.erreurs}
+
+
+@pytest.mark.parametrize(
+    "field", ["solde.heures_realisees_centre", "solde.heures_realisees_entreprise"]
+)
+@pytest.mark.parametrize("negative_zero", ["-0.0", "-0.00"])
+def test_a_negative_zero_is_a_sign_and_never_reaches_agora(field: str, negative_zero: str) -> None:
+    # Found by an outside review: -0.0 is not below 0, and became "-0" in the Solde body.
+    line = snapshot_line("SOLDE", **{field: "MARK"}).replace('"MARK"', negative_zero)
+    result = parse_line(line, today=TODAY)
+    assert isinstance(result, Rejection)
+    assert {(e.champ, e.code) for e in result.erreurs} == {(field, "VALEUR_HORS_LIMITES")}
