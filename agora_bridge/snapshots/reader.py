@@ -40,7 +40,7 @@ def _open(path: Path) -> Iterator[BinaryIO]:
     except OSError as exc:
         raise InputFileError(f"{path}: cannot be opened ({exc.strerror})") from None
     with raw:
-        if path.suffix == ".gz":
+        if _is_gzip_name(path):
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
                 yield unzipped  # type: ignore[misc]  # GzipFile is a binary stream
         else:
@@ -67,7 +67,7 @@ def check_readable(path: Path) -> None:
 
 
 def _unreadable(path: Path, after: int | None = None) -> str:
-    what = "not a readable gzip file" if path.suffix == ".gz" else "cannot be read"
+    what = "not a readable gzip file" if _is_gzip_name(path) else "cannot be read"
     return f"{path}: {what}" + (f" after line {after}" if after is not None else "")
 
 
@@ -123,3 +123,8 @@ def _bounded_lines(stream: BinaryIO) -> Iterator[bytes]:
 def _skip_rest_of_line(stream: BinaryIO) -> None:
     while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
         pass
+
+
+def _is_gzip_name(path: Path) -> bool:
+    # `EXPORT.JSONL.GZ` from a Windows share is gzip too.
+    return path.suffix.lower() == ".gz"

@@ -130,3 +130,9 @@ def test_an_overlong_line_is_cut_and_the_next_line_read(tmp_path: Path) -> None:
         (3, MAX_LINE_BYTES),
         (4, len(GOOD)),
     ]
+
+
+def test_a_file_named_gz_in_capitals_is_read_as_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "EXPORT.JSONL.GZ"
+    path.write_bytes(gzip.compress(GOOD + b"\n"))
+    assert [number for number, _ in read_lines(path)] == [1]
