@@ -5,7 +5,7 @@ them, answers 5 % with 429, adds latency and goes down for a while.
 
 At the end AGORA holds exactly the newest state of every sendable dossier, each created once,
 each history in order with no step twice, nothing pending, every parked dossier parked for a
-business reason, and the ledger intact.
+business reason, the ledger intact, and the database holds no NIR, name or birth date.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from tests.delivery.checks import (
     ingest_concurrently,
 )
 from tests.delivery.harness import Bridge, delivery
-from tests.delivery.histories import History, deliveries, history
+from tests.delivery.histories import History, deliveries, history, personal_data
+from tests.stored_text import how_many_in, stored_bytes
 
 DOSSIERS = 200
 REFUSED = 6  # parked by AGORA (DATE_FUTURE)
@@ -80,3 +81,6 @@ async def test_soak_with_faults_reaches_exactly_the_newest_states(database_url: 
             if k.split()[-1] in {"500", "502", "503", "429", "perdue"}
         )
         assert faults >= 0.2 * sum(stats["requetes"].values())
+        stored = await stored_bytes(database_url)
+        assert b"SOAK-0001" in stored  # the search below looks at something real
+        assert how_many_in(stored, personal_data(histories)) == 0
