@@ -10,7 +10,8 @@ one encrypted blob (`identite_ciphertext`, `storage/identity.py`); `etat_agora` 
 titulaire for a keyed digest (`titulaire_index`). The data part needs the keys: from
 `config.attributes["nir_crypto"]` when given (tests), else from Settings, like every command;
 an empty database needs none. A row whose NIR cannot be decrypted stops the migration, which
-then leaves everything as it was, and names the dossiers (never a value).
+then leaves everything as it was, and names the dossiers (never a value). Offline (`--sql`)
+only the schema is written: the rows need the keys, so an upgrade with rows runs online.
 """
 
 from __future__ import annotations
@@ -127,6 +128,10 @@ def _rewrite(
 ) -> None:
     """`change` every row, batch by batch in key order; a row it cannot change (None) stops
     the migration once every row was tried, naming those dossiers."""
+    if context.is_offline_mode():
+        # No rows to read, no keys: on a database with rows, the NOT NULL that follows fails.
+        op.execute(f"-- {table.name}: rows are rewritten by `agora-bridge db upgrade` only")
+        return
     connection = op.get_bind()
     failed: list[str] = []
     for rows in _batches(connection, table, key):
