@@ -19,6 +19,7 @@ from agora_bridge.storage.models import EtatAgora
 from tests.builders import NIR, snapshot
 from tests.delivery.harness import CRYPTO
 from tests.storage.builders import NOW, nir
+from tests.stored_text import how_many_in
 
 STEPS = ("VALIDE", "ENTRE", "SORTI", "SOLDE", "ANNULE")
 
@@ -33,10 +34,10 @@ def test_a_dossier_reads_back_as_it_was_stored(step: str, prenom: str) -> None:
 def test_the_stored_state_holds_no_nir_name_or_birth_date() -> None:
     dossier = project(snapshot("ENTRE"))
     values = row(Acquittement("AG000000000001", dossier), CRYPTO, now=NOW)
-    text = json.dumps(values, default=str)
+    text = json.dumps(values, default=str).encode()
     assert "titulaire" not in values["acquitte"]
-    for value in (NIR, nir_for_agora(NIR), "DUPONT", "Dupont", "JEAN", "Jean", "1985-05-12"):
-        assert value not in text
+    personal = [NIR, nir_for_agora(NIR), "DUPONT", "Dupont", "JEAN", "Jean", "1985-05-12"]
+    assert how_many_in(text, personal) == 0
 
 
 def etat(values: dict[str, Any]) -> EtatAgora:
