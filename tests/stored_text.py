@@ -38,9 +38,18 @@ def _rows_as_text(connection: Connection) -> bytes:
 
 def how_many_in(stored: bytes, values: Iterable[str]) -> int:
     """How many of `values` `stored` holds, as UTF-8 or as JSON escapes them (non-ASCII as
-    \\uXXXX). A count, not the values: a failing assertion must not print personal data."""
+    \\uXXXX)."""
     found = 0
     for value in values:
         escaped = value.encode("ascii", "backslashreplace").decode().replace("\\x", "\\u00")
         found += value.encode() in stored or escaped.encode() in stored
     return found
+
+
+def assert_absent(stored: bytes, values: Iterable[str]) -> None:
+    """Fail with how many were found, never with the values or `stored`: pytest prints the
+    arguments of a call in a failing `assert`, and they are personal data."""
+    __tracebackhide__ = True  # nor this frame's arguments, which pytest would print too
+    found = how_many_in(stored, values)
+    if found:
+        raise AssertionError(f"{found} personal value(s) found")

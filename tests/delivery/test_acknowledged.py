@@ -19,7 +19,7 @@ from agora_bridge.storage.models import EtatAgora
 from tests.builders import NIR, snapshot
 from tests.delivery.harness import CRYPTO
 from tests.storage.builders import NOW, nir
-from tests.stored_text import how_many_in
+from tests.stored_text import assert_absent
 
 STEPS = ("VALIDE", "ENTRE", "SORTI", "SOLDE", "ANNULE")
 
@@ -37,7 +37,7 @@ def test_the_stored_state_holds_no_nir_name_or_birth_date() -> None:
     text = json.dumps(values, default=str).encode()
     assert "titulaire" not in values["acquitte"]
     personal = [NIR, nir_for_agora(NIR), "DUPONT", "Dupont", "JEAN", "Jean", "1985-05-12"]
-    assert how_many_in(text, personal) == 0
+    assert_absent(text, personal)
 
 
 def etat(values: dict[str, Any]) -> EtatAgora:

@@ -21,7 +21,7 @@ from tests.delivery.checks import (
 )
 from tests.delivery.harness import Bridge, delivery
 from tests.delivery.histories import History, deliveries, history, personal_data
-from tests.stored_text import how_many_in, stored_bytes
+from tests.stored_text import assert_absent, stored_bytes
 
 DOSSIERS = 200
 REFUSED = 6  # parked by AGORA (DATE_FUTURE)
@@ -83,4 +83,4 @@ async def test_soak_with_faults_reaches_exactly_the_newest_states(database_url: 
         assert faults >= 0.2 * sum(stats["requetes"].values())
         stored = await stored_bytes(database_url)
         assert b"SOAK-0001" in stored  # the search below looks at something real
-        assert how_many_in(stored, personal_data(histories)) == 0
+        assert_absent(stored, personal_data(histories))

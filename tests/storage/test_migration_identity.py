@@ -23,7 +23,7 @@ from agora_bridge.storage.db import current_revisions, downgrade, make_sessionma
 from agora_bridge.storage.dossiers import snapshot_of
 from agora_bridge.storage.models import Dossier, EtatAgora, Json, UtcDateTime
 from tests.storage.builders import GONE_KEY, NOW, OLD_KEY, crypto, nir, snapshot
-from tests.stored_text import how_many_in, stored_bytes
+from tests.stored_text import assert_absent, how_many_in, stored_bytes
 
 BEFORE = "5d1e0a7c2b90"
 NAMES: dict[str, Any] = {"stagiaire.nom_naissance": "Lefèvre", "stagiaire.prenom": "Zoé"}
@@ -108,7 +108,8 @@ async def test_the_migration_encrypts_what_was_in_clear(
     engine: AsyncEngine, database_url: str
 ) -> None:
     await write_old_rows(engine, crypto())
-    assert how_many_in(await stored_bytes(database_url), PERSONAL) > 0  # something to find
+    found = how_many_in(await stored_bytes(database_url), PERSONAL)
+    assert found > 0  # something to find
 
     await upgrade(engine, crypto=crypto())
 
@@ -121,7 +122,7 @@ async def test_the_migration_encrypts_what_was_in_clear(
     mismatch = restored(etats["PDL-2"], ITEMS[1], crypto())
     assert mismatch.titulaire != project(ITEMS[1]).titulaire
     assert mismatch.statut == project(ITEMS[1]).statut
-    assert how_many_in(await stored_bytes_of(engine, database_url), PERSONAL) == 0
+    assert_absent(await stored_bytes_of(engine, database_url), PERSONAL)
 
 
 async def stored_bytes_of(engine: AsyncEngine, url: str) -> bytes:
