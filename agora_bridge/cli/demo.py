@@ -1,7 +1,7 @@
 """`agora-bridge demo`: the whole flow on synthetic data, with no configuration.
 
-For now: generate → validate → store (NIRs encrypted) → summary. The backfill, the sync
-engine and the bundled AGORA mock join the demo as their issues land.
+For now: generate → validate → store (NIRs, names and birth dates encrypted) → summary. The
+backfill, the sync engine and the bundled AGORA mock join the demo as their issues land.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ async def _run(
         console.print("[bold]2. Validated[/] (agora-bridge validate)")
         print_table(r, console)
     report = await _store(settings, database, source, perimeter)
-    console.print("[bold]3. Stored[/] the current state of each dossier, NIRs encrypted")
+    console.print("[bold]3. Stored[/] the current state of each dossier, identities encrypted")
     console.print(summary_table(report))
 
 

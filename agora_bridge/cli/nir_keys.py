@@ -1,4 +1,7 @@
-"""`agora-bridge nir-keys …`: the keys that encrypt stored NIRs."""
+"""`agora-bridge nir-keys …`: the keys that encrypt stored identities (NIR, names, birth date).
+
+The report keeps its words from when only the NIR was encrypted ("NIR(s)"): it counts dossier
+rows, each one blob, with or without a NIR in it."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from agora_bridge.storage import db
 from agora_bridge.storage.crypto import NIR_KEYS_SETTING, NirCrypto, new_index_key, new_key_line
 from agora_bridge.storage.dossiers import LeftBehind, RotationReport, rotate_nir_keys
 
-nir_keys_app = typer.Typer(help="Keys that encrypt stored NIRs.", no_args_is_help=True)
+nir_keys_app = typer.Typer(
+    help="Keys that encrypt stored NIRs, names and birth dates.", no_args_is_help=True
+)
 
 
 @nir_keys_app.command()
@@ -31,7 +36,8 @@ def new(
 def rotate(
     batch_size: Annotated[int, typer.Option(min=1, help="Rows re-encrypted per commit.")] = 1000,
 ) -> None:
-    """Re-encrypt every stored NIR under the newest key of AGORA_BRIDGE_NIR_KEYS.
+    """Re-encrypt every stored identity (NIR, names, birth date) under the newest key of
+    AGORA_BRIDGE_NIR_KEYS.
 
     Exit 1 when some rows could not be decrypted: they are listed (dossier ids) and left as
     they are, the others are rotated."""

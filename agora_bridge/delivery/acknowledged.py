@@ -1,13 +1,14 @@
 """What AGORA acknowledged of a dossier (`etat_agora`), and the context of one pass.
 
-The acknowledged `AgoraDossier` is stored as JSON without its NIR: `nir_index` is the blind
-index of the 13-character NIR AGORA holds. To plan, the snapshot's NIR is put back when the
-indexes match, a value that can match nothing otherwise (the planner then rectifies).
+The acknowledged `AgoraDossier` is stored as JSON without its titulaire (NIR, names, birth
+date): `titulaire_index` is a keyed digest of the titulaire AGORA holds. To plan, the
+snapshot's titulaire is put back when the digests match, one that can match nothing otherwise
+(the planner then rectifies).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -18,16 +19,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora_bridge.agora import schemas as wire
 from agora_bridge.agora.mapping import from_wire, lot_line
 from agora_bridge.agora.schemas import from_agora
-from agora_bridge.decision.dossier import AgoraDossier
+from agora_bridge.decision.dossier import AgoraDossier, Titulaire
+from agora_bridge.decision.planner import project
 from agora_bridge.snapshots.model import Snapshot
-from agora_bridge.snapshots.nir import nir_for_agora
 from agora_bridge.snapshots.perimeter import Classement
 from agora_bridge.storage.crypto import NirCrypto
-from agora_bridge.storage.dossiers import load_nir
+from agora_bridge.storage.dossiers import snapshot_of
+from agora_bridge.storage.identity import titulaire_index
 from agora_bridge.storage.models import Dossier, EtatAgora, Livraison
 
-# Shaped like a NIR but none (no NIR starts with 0): the planner sees a holder to rectify.
-_UNKNOWN_NIR = "0" * 13
+# A titulaire no snapshot projects to (no NIR starts with 0): the planner sees a holder to
+# rectify. Valid on AGORA's wire, so that the stored JSON decodes through its schema.
+_UNKNOWN = {
+    "nir": "0" * 13,
+    "nom_naissance": "INCONNU",
+    "prenom": "INCONNU",
+    "date_naissance": "1900-01-01",
+    "sexe": "M",
+}
 # The encoding reuses AGORA's own shape of a dossier (a lot line plus its state), so that the
 # one mapping both ways is `agora/mapping.py`'s; the code_financeur is not kept.
 _NO_FINANCEUR = "X"
@@ -61,14 +70,26 @@ class Context:
 
 def encode(dossier: AgoraDossier) -> dict[str, Any]:
     data = lot_line(dossier, code_financeur=_NO_FINANCEUR).model_dump(mode="json")
-    del data["titulaire"]["nir"], data["code_financeur"]
+    del data["titulaire"], data["code_financeur"]
     return {**data, "statut": dossier.statut.value}
 
 
-def decode(data: dict[str, Any], nir: str) -> AgoraDossier:
-    titulaire = {**data["titulaire"], "nir": nir}
-    content = {**data, "titulaire": titulaire, "code_financeur": _NO_FINANCEUR, "id_agora": "-"}
-    return from_wire(from_agora(wire.Dossier, content))
+def decode(data: dict[str, Any], titulaire: Titulaire | None) -> AgoraDossier:
+    """The stored dossier with `titulaire`, or with one that can match nothing (None)."""
+    content = {**data, "titulaire": _UNKNOWN, "code_financeur": _NO_FINANCEUR, "id_agora": "-"}
+    decoded = from_wire(from_agora(wire.Dossier, content))
+    return replace(decoded, titulaire=titulaire) if titulaire is not None else decoded
+
+
+def digest(titulaire: Titulaire, crypto: NirCrypto) -> str:
+    return titulaire_index(
+        crypto,
+        nir_index=crypto.blind_index(titulaire.nir),
+        nom_naissance=titulaire.nom_naissance,
+        prenom=titulaire.prenom,
+        date_naissance=titulaire.date_naissance.isoformat(),
+        sexe=titulaire.sexe,
+    )
 
 
 def row(acquittement: Acquittement, crypto: NirCrypto, *, now: datetime) -> dict[str, Any]:
@@ -76,7 +97,7 @@ def row(acquittement: Acquittement, crypto: NirCrypto, *, now: datetime) -> dict
     return {
         "id_agora": acquittement.id_agora,
         "acquitte": encode(dossier),
-        "nir_index": crypto.blind_index(dossier.titulaire.nir),
+        "titulaire_index": digest(dossier.titulaire, crypto),
         "acquitte_at": now,
     }
 
@@ -114,7 +135,7 @@ async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Con
     if found is None:
         return None
     item, dossier, etat = found
-    snapshot = await _snapshot(session, dossier, crypto)
+    snapshot = _snapshot(dossier, crypto)
     return Context(
         id_dossier=id_dossier,
         version=dossier.version,
@@ -124,7 +145,7 @@ async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Con
         motif=dossier.motif,
         snapshot=snapshot,
         id_agora=etat.id_agora if etat else None,
-        acknowledged=_acknowledged(etat, snapshot, crypto) if etat else None,
+        acknowledged=restored(etat, snapshot, crypto) if etat else None,
         idempotency_key=item.idempotency_key,
         body_digest=item.body_digest,
     )
@@ -138,26 +159,23 @@ async def reload_snapshot(session: AsyncSession, context: Context, crypto: NirCr
     ).scalar_one()
     context.classement, context.motif = dossier.classement, dossier.motif
     context.version = dossier.version
-    context.snapshot = await _snapshot(session, dossier, crypto)
+    context.snapshot = _snapshot(dossier, crypto)
     generation = await session.scalar(
         select(Livraison.generation).where(Livraison.id_dossier == context.id_dossier)
     )
     context.generation = generation if generation is not None else context.generation
 
 
-async def _snapshot(session: AsyncSession, dossier: Dossier, crypto: NirCrypto) -> Snapshot | None:
+def _snapshot(dossier: Dossier, crypto: NirCrypto) -> Snapshot | None:
     if dossier.classement != Classement.ENVOYABLE:
         return None
-    nir = await load_nir(session, dossier.id_dossier, crypto)
-    payload = dict(dossier.payload)
-    payload["stagiaire"] = {**payload["stagiaire"], "nir": nir}
-    return Snapshot.model_validate(payload)
+    return snapshot_of(dossier, crypto)
 
 
-def _acknowledged(etat: EtatAgora, snapshot: Snapshot | None, crypto: NirCrypto) -> AgoraDossier:
-    nir = _UNKNOWN_NIR
+def restored(etat: EtatAgora, snapshot: Snapshot | None, crypto: NirCrypto) -> AgoraDossier:
+    """The acknowledged dossier to plan from: the snapshot's titulaire if AGORA holds it."""
     if snapshot is not None and snapshot.stagiaire.nir is not None:
-        ours = nir_for_agora(snapshot.stagiaire.nir)
-        if crypto.blind_index(ours) == etat.nir_index:
-            nir = ours
-    return decode(etat.acquitte, nir)
+        ours = project(snapshot).titulaire
+        if digest(ours, crypto) == etat.titulaire_index:
+            return decode(etat.acquitte, ours)
+    return decode(etat.acquitte, None)

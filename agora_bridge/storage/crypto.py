@@ -1,4 +1,5 @@
-"""NIR encryption at rest (AES-256-GCM, several keys for rotation) and its HMAC blind index.
+"""Encryption at rest of a stagiaire's identity (AES-256-GCM, several keys for rotation), the
+NIR's HMAC blind index and other keyed digests of personal data.
 
 Nothing here puts a NIR or a key into a message: errors name the setting or the key id.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -36,7 +38,8 @@ _BASE64URL_32_BYTES = re.compile(r"[A-Za-z0-9_-]{43}=?")
 
 
 class NirDecryptionError(OperatorError):
-    """A stored NIR cannot be decrypted: unknown key id, or ciphertext not bound to this row."""
+    """A stored identity (NIR, names, birth date) cannot be decrypted: unknown key id, or
+    ciphertext not bound to this row."""
 
 
 def row_aad(id_dossier: str) -> bytes:
@@ -131,11 +134,11 @@ class NirCrypto:
         """Every configured key id, newest first: the ciphertexts this ring can open."""
         return tuple(key_id for key_id, _ in self._key_ring.keys)
 
-    def encrypt(self, nir: str, *, aad: bytes) -> tuple[str, bytes]:
+    def encrypt(self, plaintext: str, *, aad: bytes) -> tuple[str, bytes]:
         """(key id, nonce + ciphertext + tag) under the newest key."""
         key_id = self.newest_key_id
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        return key_id, nonce + self._ciphers[key_id].encrypt(nonce, nir.encode(), aad)
+        return key_id, nonce + self._ciphers[key_id].encrypt(nonce, plaintext.encode(), aad)
 
     def decrypt(self, key_id: str, blob: bytes, *, aad: bytes) -> str:
         cipher = self._ciphers.get(key_id)
@@ -145,7 +148,7 @@ class NirCrypto:
             plaintext = cipher.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], aad)
         except (InvalidTag, ValueError):  # ValueError: a blob too short to hold a nonce
             raise NirDecryptionError(
-                f"a NIR under key {key_id!r} does not authenticate for its row"
+                f"a ciphertext under key {key_id!r} does not authenticate for its row"
             ) from None
         return plaintext.decode()
 
@@ -153,6 +156,13 @@ class NirCrypto:
         """Equal for equal NIRs however they were typed; useless without NIR_INDEX_KEY."""
         digest = hmac.new(self._index_key, normalise_nir(nir).encode(), hashlib.sha256)
         return digest.hexdigest()
+
+    def keyed_digest(self, purpose: str, *parts: str) -> str:
+        """HMAC-SHA256 (index key) of `parts`, hex. A JSON array is an unambiguous encoding,
+        and one that starts with `[` and the purpose never equals a `blind_index` input (a
+        NIR) nor a digest made for another purpose."""
+        message = json.dumps([purpose, *parts], ensure_ascii=False, separators=(",", ":"))
+        return hmac.new(self._index_key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def _secret(value: SecretStr | None, setting: str, demo: str, production: bool) -> str:

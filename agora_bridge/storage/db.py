@@ -26,6 +26,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from agora_bridge.errors import OperatorError
 from agora_bridge.settings import ConfigurationError
+from agora_bridge.storage.crypto import NirCrypto
 
 # The package is installed editable: alembic.ini and migrations/ sit at the repository root.
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -168,22 +169,31 @@ async def assert_at_head(engine: AsyncEngine) -> None:
         raise DatabaseNotMigratedError(NOT_MIGRATED)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Migrate through `engine`, from inside a running event loop (demo, tests, CLI)."""
+async def upgrade(
+    engine: AsyncEngine, revision: str = "head", *, crypto: NirCrypto | None = None
+) -> None:
+    """Migrate through `engine`, from inside a running event loop (demo, tests, CLI).
+
+    `crypto`: the keys a data migration uses (else it reads them from Settings)."""
     async with engine.begin() as connection:
-        await connection.run_sync(_run_alembic, command.upgrade, revision)
+        await connection.run_sync(_run_alembic, command.upgrade, revision, crypto)
 
 
-async def downgrade(engine: AsyncEngine, revision: str) -> None:
+async def downgrade(engine: AsyncEngine, revision: str, *, crypto: NirCrypto | None = None) -> None:
     async with engine.begin() as connection:
-        await connection.run_sync(_run_alembic, command.downgrade, revision)
+        await connection.run_sync(_run_alembic, command.downgrade, revision, crypto)
 
 
 def _run_alembic(
-    connection: Connection, action: Callable[[Config, str], None], revision: str
+    connection: Connection,
+    action: Callable[[Config, str], None],
+    revision: str,
+    crypto: NirCrypto | None,
 ) -> None:
     # Alembic's "connection sharing" recipe: env.py migrates on this connection instead of
     # starting its own event loop, which cannot run inside ours.
     config = alembic_config()
     config.attributes["connection"] = connection
+    if crypto is not None:
+        config.attributes["nir_crypto"] = crypto
     action(config, revision)

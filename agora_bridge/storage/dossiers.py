@@ -1,4 +1,4 @@
-"""The snapshot store: the latest version of each dossier, its NIR encrypted.
+"""The snapshot store: the latest version of each dossier, its identity encrypted.
 
 Functions here only flush; the caller commits, once per request, job or command.
 """
@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.snapshots.model import Snapshot
-from agora_bridge.snapshots.nir import normalise_nir
 from agora_bridge.snapshots.perimeter import Classification
+from agora_bridge.storage import identity
 from agora_bridge.storage.crypto import NirCrypto, NirDecryptionError, row_aad
 from agora_bridge.storage.models import Dossier
 
@@ -140,28 +140,11 @@ def _state(
         "id_dossier": snapshot.id_dossier,
         "version": snapshot.version,
         "date_maj": snapshot.date_maj,
-        "payload": payload_without_nir(snapshot),
         "classement": classification.classement.value,
         "motif": classification.motif,
         "updated_at": now,
-        **_nir_columns(snapshot, crypto),
+        **identity.snapshot_columns(snapshot, crypto),
     }
-
-
-def payload_without_nir(snapshot: Snapshot) -> dict[str, Any]:
-    payload = snapshot.model_dump(mode="json")
-    del payload["stagiaire"]["nir"]
-    return payload
-
-
-def _nir_columns(snapshot: Snapshot, crypto: NirCrypto) -> dict[str, Any]:
-    raw = snapshot.stagiaire.nir
-    nir = normalise_nir(raw) if raw is not None else ""
-    if not nir:
-        return {"nir_ciphertext": None, "nir_key_id": None, "nir_index": None}
-    # An invalid NIR is stored too (encrypted): the dossier is held, and may need it later.
-    key_id, blob = crypto.encrypt(nir, aad=row_aad(snapshot.id_dossier))
-    return {"nir_ciphertext": blob, "nir_key_id": key_id, "nir_index": crypto.blind_index(nir)}
 
 
 async def _insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> bool:
@@ -192,15 +175,24 @@ async def _locked(session: AsyncSession, id_dossier: str) -> Dossier:
     return (await session.execute(statement)).scalar_one()
 
 
+def snapshot_of(dossier: Dossier, crypto: NirCrypto) -> Snapshot:
+    """The stored snapshot whole, its identity decrypted: only for the AGORA requests."""
+    clear = identity.decrypt(
+        dossier.id_dossier, dossier.identite_key_id, dossier.identite_ciphertext, crypto
+    )
+    return Snapshot.model_validate(identity.merged(dossier.payload, clear))
+
+
 async def load_nir(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> str | None:
-    """The stored NIR, normalised, in clear: only for the AGORA request that needs it."""
-    statement = select(Dossier.nir_key_id, Dossier.nir_ciphertext).where(
+    """The stored NIR, normalised, in clear; None when the dossier or its NIR is absent."""
+    statement = select(Dossier.identite_key_id, Dossier.identite_ciphertext).where(
         Dossier.id_dossier == id_dossier
     )
     row = (await session.execute(statement)).one_or_none()
-    if row is None or row.nir_key_id is None or row.nir_ciphertext is None:
+    if row is None:
         return None
-    return crypto.decrypt(row.nir_key_id, row.nir_ciphertext, aad=row_aad(id_dossier))
+    nir: str | None = identity.decrypt(id_dossier, *row, crypto)["nir"]
+    return nir
 
 
 # A rotation report lists this many dossier ids per reason; the count is always exact.
@@ -222,7 +214,7 @@ class LeftBehind:
 
 @dataclass
 class RotationReport:
-    """What `rotate_nir_keys` did. Dossier ids and key ids only, never a NIR."""
+    """What `rotate_nir_keys` did. Dossier ids and key ids only, never personal data."""
 
     rotated: int = 0
     # By key id: rows under a key no longer in NIR_KEYS, which nothing here can decrypt.
@@ -238,7 +230,8 @@ class RotationReport:
 async def rotate_nir_keys(
     session_maker: async_sessionmaker[AsyncSession], crypto: NirCrypto, *, batch_size: int = 1000
 ) -> RotationReport:
-    """Re-encrypt under the newest key every NIR stored under an older one; one commit a batch.
+    """Re-encrypt under the newest key every identity (NIR, names, birth date) stored under an
+    older one; one commit a batch.
 
     Resumable: an interrupted rotation leaves each row under the old or the new key, both
     readable, and the next run picks up what is left. A row it cannot decrypt (its key is no
@@ -262,15 +255,13 @@ async def rotate_nir_keys(
     return report
 
 
-def _stale_rows(
-    crypto: NirCrypto, after_id: int, batch_size: int
-) -> Select[int, str, str | None, bytes | None]:
+def _stale_rows(crypto: NirCrypto, after_id: int, batch_size: int) -> Select[int, str, str, bytes]:
     return (
-        select(Dossier.id, Dossier.id_dossier, Dossier.nir_key_id, Dossier.nir_ciphertext)
+        select(Dossier.id, Dossier.id_dossier, Dossier.identite_key_id, Dossier.identite_ciphertext)
         .where(
-            Dossier.nir_key_id != crypto.newest_key_id,
+            Dossier.identite_key_id != crypto.newest_key_id,
             # Rows under a key no longer configured cannot be decrypted: they are reported.
-            Dossier.nir_key_id.in_(crypto.key_ids),
+            Dossier.identite_key_id.in_(crypto.key_ids),
             Dossier.id > after_id,
         )
         .order_by(Dossier.id)
@@ -280,30 +271,27 @@ def _stale_rows(
 
 
 def _reencrypted(
-    row: Row[int, str, str | None, bytes | None], crypto: NirCrypto, report: RotationReport
+    row: Row[int, str, str, bytes], crypto: NirCrypto, report: RotationReport
 ) -> dict[str, Any] | None:
     row_id, id_dossier, old_key_id, old_blob = row
-    # The query skips rows without a key id; ck_dossier_nir_complet pairs it with a ciphertext.
-    assert old_key_id is not None
-    assert old_blob is not None
     aad = row_aad(id_dossier)
     try:
-        nir = crypto.decrypt(old_key_id, old_blob, aad=aad)
+        # The plaintext as it is, not re-encoded: a rotation changes the key, nothing else.
+        clear = crypto.decrypt(old_key_id, old_blob, aad=aad)
     except NirDecryptionError:
         report.not_authentic.add(id_dossier)
         return None
-    key_id, blob = crypto.encrypt(nir, aad=aad)
-    return {"id": row_id, "nir_key_id": key_id, "nir_ciphertext": blob}
+    key_id, blob = crypto.encrypt(clear, aad=aad)
+    return {"id": row_id, "identite_key_id": key_id, "identite_ciphertext": blob}
 
 
 async def _report_unknown_keys(
     session: AsyncSession, crypto: NirCrypto, report: RotationReport
 ) -> None:
     statement = (
-        select(Dossier.nir_key_id, Dossier.id_dossier)
-        .where(Dossier.nir_key_id.not_in(crypto.key_ids))
+        select(Dossier.identite_key_id, Dossier.id_dossier)
+        .where(Dossier.identite_key_id.not_in(crypto.key_ids))
         .order_by(Dossier.id)
     )
     async for key_id, id_dossier in await session.stream(statement):
-        assert key_id is not None  # NOT IN is never true of NULL: rows without a NIR stay out
         report.unknown_keys.setdefault(key_id, LeftBehind()).add(id_dossier)

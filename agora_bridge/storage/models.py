@@ -69,17 +69,11 @@ class Base(DeclarativeBase):
 
 
 class Dossier(Base):
-    """The latest snapshot stored for each dossier, with the NIR only in encrypted form."""
+    """The latest snapshot stored for each dossier, its identity only in encrypted form."""
 
     __tablename__ = "dossier"
     __table_args__ = (
         CheckConstraint("classement IN ('ENVOYABLE', 'EXCLU', 'RETENU')", name="classement"),
-        # The ciphertext, its key id and its blind index exist together or not at all.
-        CheckConstraint(
-            "(nir_ciphertext IS NULL) = (nir_key_id IS NULL)"
-            " AND (nir_key_id IS NULL) = (nir_index IS NULL)",
-            name="nir_complet",
-        ),
     )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
@@ -87,12 +81,16 @@ class Dossier(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     # The Région's own field name; an instant like our `_at` columns.
     date_maj: Mapped[datetime] = mapped_column(UtcDateTime)
-    # The snapshot as JSON without `stagiaire.nir`: the NIR never sits in clear here.
+    # The snapshot as JSON without the stagiaire's NIR, names and birth date (`identite_…`).
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
-    nir_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
-    nir_key_id: Mapped[str | None] = mapped_column(String(32))
+    # AES-GCM of the stagiaire's NIR, names and birth date (`storage/identity.py`), and the id
+    # of the key that encrypted it.
+    identite_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    identite_key_id: Mapped[str] = mapped_column(String(32))
     # HMAC-SHA256 of the normalised NIR, hex: finds a person's dossiers without decrypting.
     nir_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    # HMAC-SHA256 of the names and birth date as AGORA receives them: the match without a NIR.
+    identite_index: Mapped[str] = mapped_column(String(64), index=True)
     classement: Mapped[str] = mapped_column(String(16))
     motif: Mapped[str | None] = mapped_column(String(64))
     # Snapshots received with a version not above the stored one: counted, never applied.
@@ -165,8 +163,9 @@ class CleApi(Base):
 class EtatAgora(Base):
     """What AGORA last acknowledged of a dossier: the planner's input (`docs/DELIVERY.md`).
 
-    `acquitte` is the `AgoraDossier` as JSON with its NIR left out: `nir_index` is the blind
-    index of the 13-character NIR AGORA holds, enough to tell whether it is the snapshot's.
+    `acquitte` is the `AgoraDossier` as JSON without its titulaire (NIR, names, birth date,
+    sex): `titulaire_index` is a keyed digest of the titulaire AGORA holds
+    (`identity.titulaire_index`), enough to tell whether it is the snapshot's.
     """
 
     __tablename__ = "etat_agora"
@@ -174,7 +173,7 @@ class EtatAgora(Base):
     id_dossier: Mapped[str] = mapped_column(String(64), primary_key=True)
     id_agora: Mapped[str] = mapped_column(String(32), unique=True)
     acquitte: Mapped[dict[str, Any]] = mapped_column(Json)
-    nir_index: Mapped[str] = mapped_column(String(64))
+    titulaire_index: Mapped[str] = mapped_column(String(64))
     acquitte_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.nir import nir_for_agora
+from agora_bridge.snapshots.normalise import agora_name
 from tests.builders import snapshot
 from tests.storage.builders import nir
 
@@ -78,3 +80,17 @@ def deliveries(rng: random.Random, histories: list[History], *, stale: int) -> l
     every = [version for h in histories for version in h.versions]
     rng.shuffle(every)
     return every + [rng.choice(every) for _ in range(stale)]
+
+
+def personal_data(histories: list[History]) -> set[str]:
+    """NIRs (as written and as AGORA gets them), names (as written and as AGORA gets them)
+    and birth dates of every version."""
+    values: set[str] = set()
+    for h in histories:
+        for version in h.versions:
+            person = version.stagiaire
+            assert person.nir is not None
+            values |= {person.nir, nir_for_agora(person.nir), person.date_naissance.isoformat()}
+            for name in (person.nom_naissance, person.prenom):
+                values |= {name, agora_name(name)}
+    return values

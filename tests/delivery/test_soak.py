@@ -5,7 +5,7 @@ them, answers 5 % with 429, adds latency and goes down for a while.
 
 At the end AGORA holds exactly the newest state of every sendable dossier, each created once,
 each history in order with no step twice, nothing pending, every parked dossier parked for a
-business reason, and the ledger intact.
+business reason, the ledger intact, and the database holds no NIR, name or birth date.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from tests.delivery.checks import (
 )
 from tests.delivery.faulty import SIRET_REFUSED
 from tests.delivery.harness import Bridge, delivery
-from tests.delivery.histories import History, deliveries, history
+from tests.delivery.histories import History, deliveries, history, personal_data
+from tests.stored_text import assert_absent, stored_bytes
 
 DOSSIERS = 200
 REFUSED = 6  # parked: AGORA refuses their creation (SIRET_INVALIDE)
@@ -90,3 +91,6 @@ async def test_soak_with_faults_reaches_exactly_the_newest_states(database_url: 
             if k.split()[-1] in {"500", "502", "503", "429", "perdue"}
         )
         assert faults >= 0.2 * sum(stats["requetes"].values())
+        stored = await stored_bytes(database_url)
+        assert b"SOAK-0001" in stored  # the search below looks at something real
+        assert_absent(stored, personal_data(histories))

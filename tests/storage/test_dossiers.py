@@ -1,4 +1,5 @@
-"""The snapshot store, on SQLite and PostgreSQL: versions, concurrency, NIR at rest, rotation."""
+"""The snapshot store, on SQLite and PostgreSQL: versions, concurrency, the identity (NIR,
+names, birth date) at rest, rotation."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import json
 import random
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -20,8 +22,10 @@ from agora_bridge.storage.dossiers import (
     StoreOutcome,
     load_nir,
     rotate_nir_keys,
+    snapshot_of,
     store_snapshot,
 )
+from agora_bridge.storage.identity import identite_index
 from agora_bridge.storage.models import Dossier
 from tests.storage.builders import (
     GONE_KEY,
@@ -33,6 +37,7 @@ from tests.storage.builders import (
     nir,
     snapshot,
 )
+from tests.stored_text import assert_absent
 
 Sessions = async_sessionmaker[AsyncSession]
 HELD = Classification(Classement.RETENU, "NIR_ABSENT")
@@ -84,7 +89,9 @@ async def test_a_newer_version_replaces_the_state(session_maker: Sessions) -> No
     assert (row.version, row.classement, row.motif) == (2, "RETENU", "NIR_ABSENT")
     assert row.payload["statut"] == "ANNULE"
     assert (row.created_at, row.updated_at) == (NOW, NOW + timedelta(hours=1))
-    assert (row.nir_ciphertext, row.nir_key_id, row.nir_index) == (None, None, None)
+    assert row.nir_index is None
+    assert await stored_nir(session_maker, "PDL-TEST-1", crypto()) is None
+    assert snapshot_of(row, crypto()).stagiaire.nir is None
 
 
 ANNULATION = {"date": "2026-08-25", "motif": "DESISTEMENT"}
@@ -125,22 +132,39 @@ async def test_concurrent_writers_of_one_dossier_keep_the_highest_version(
     assert ignored + outcomes.count(StoreOutcome.ACCEPTE) == len(versions)
 
 
-async def test_the_payload_holds_no_nir(session_maker: Sessions) -> None:
+async def test_the_payload_holds_no_personal_data(session_maker: Sessions) -> None:
     await store(session_maker, snapshot(nir="1 85 05 78 006 084 91"))
     row = await stored(session_maker)
-    assert "nir" not in row.payload["stagiaire"]
-    assert row.payload["stagiaire"]["nom_naissance"] == "Dupont"
-    text = json.dumps(row.payload)
-    assert NIR[:13] not in text
-    assert "1 85 05" not in text
+    assert set(row.payload["stagiaire"]) == {"sexe", "niveau_entree"}
+    text = json.dumps(row.payload).encode()
+    assert_absent(text, [NIR[:13], "1 85 05", "Dupont", "Jean", "1985-05-12"])
+    assert_absent(row.identite_ciphertext, [NIR, "Dupont", "Jean", "1985-05-12"])
 
 
-async def test_the_nir_round_trips_normalised(session_maker: Sessions) -> None:
-    await store(session_maker, snapshot(nir="1 85 05 78 006 084 91"))
+@pytest.mark.parametrize(
+    ("nom", "prenom"), [("Dupont", "Jean"), ("d'Arc-Noël", "Éloïse"), ("Œuvray  Łukasz", "Zoé")]
+)
+async def test_the_snapshot_round_trips_with_its_identity(
+    session_maker: Sessions, nom: str, prenom: str
+) -> None:
+    typed = "1 85 05 78 006 084 91"
+    names: dict[str, Any] = {"stagiaire.nom_naissance": nom, "stagiaire.prenom": prenom}
+    item = snapshot(nir=typed, **names)
+    await store(session_maker, item)
+    row = await stored(session_maker)
+    assert snapshot_of(row, crypto()) == item.model_copy(
+        update={"stagiaire": item.stagiaire.model_copy(update={"nir": NIR})}
+    )
     assert await stored_nir(session_maker, "PDL-TEST-1", crypto()) == NIR
-    row = await stored(session_maker)
-    assert (row.nir_key_id, row.nir_index) == ("old", crypto().blind_index(NIR))
-    assert NIR.encode() not in (row.nir_ciphertext or b"")
+    assert (row.identite_key_id, row.nir_index) == ("old", crypto().blind_index(NIR))
+    assert row.identite_index == identite_index(crypto(), nom, prenom, "1985-05-12")
+
+
+def test_the_identity_index_ignores_how_the_names_were_typed() -> None:
+    typed = identite_index(crypto(), " d'arc-NOEL ", "éloïse", "1985-05-12")
+    assert typed == identite_index(crypto(), "D'Arc-Noël", "Eloise", "1985-05-12")
+    assert typed != identite_index(crypto(), "D'Arc-Noël", "Eloise", "1985-05-13")
+    assert typed != identite_index(crypto(), "Eloise", "D'Arc-Noël", "1985-05-12")
 
 
 async def test_no_nir_is_no_nir(session_maker: Sessions) -> None:
@@ -155,17 +179,15 @@ async def test_a_ciphertext_is_bound_to_its_row(session_maker: Sessions) -> None
     await store(session_maker, snapshot(id_dossier="PDL-A", nir=nir(1)))
     await store(session_maker, snapshot(id_dossier="PDL-B", nir=nir(2)))
     row_a = await stored(session_maker, "PDL-A")
-    assert row_a.nir_key_id is not None
-    assert row_a.nir_ciphertext is not None
     with pytest.raises(NirDecryptionError):
-        crypto().decrypt(row_a.nir_key_id, row_a.nir_ciphertext, aad=row_aad("PDL-B"))
+        crypto().decrypt(row_a.identite_key_id, row_a.identite_ciphertext, aad=row_aad("PDL-B"))
 
     # Copying A's ciphertext onto B's row does not give B A's NIR.
     async with session_maker() as session:
         await session.execute(
             update(Dossier)
             .where(Dossier.id_dossier == "PDL-B")
-            .values(nir_ciphertext=row_a.nir_ciphertext)
+            .values(identite_ciphertext=row_a.identite_ciphertext)
         )
         await session.commit()
     with pytest.raises(NirDecryptionError):
@@ -181,11 +203,10 @@ async def test_rotation_re_encrypts_under_the_newest_key(session_maker: Sessions
     assert await stored_nir(session_maker, "PDL-1", both) == nir(1)
 
     report = await rotate_nir_keys(session_maker, both, batch_size=2)
-    assert (report.rotated, report.left_behind) == (3, 0)
+    # PDL-NONE too: its names and birth date are encrypted even without a NIR.
+    assert (report.rotated, report.left_behind) == (4, 0)
 
-    assert {(await stored(session_maker, f"PDL-{order}")).nir_key_id for order in (1, 2, 3)} == {
-        "new"
-    }
+    assert set((await key_ids(session_maker)).values()) == {"new"}
     new_only = crypto(NEW_KEY)
     for order in (1, 2, 3):
         assert await stored_nir(session_maker, f"PDL-{order}", new_only) == nir(order)
@@ -200,7 +221,7 @@ async def store_under(sessions: Sessions, keys: str, *orders: int) -> None:
 
 async def key_ids(sessions: Sessions) -> dict[str, str | None]:
     async with sessions() as session:
-        rows = await session.execute(select(Dossier.id_dossier, Dossier.nir_key_id))
+        rows = await session.execute(select(Dossier.id_dossier, Dossier.identite_key_id))
         return dict(rows.all())
 
 
@@ -215,16 +236,18 @@ async def test_rotation_reports_rows_under_a_key_no_longer_configured(
 
     report = await rotate_nir_keys(session_maker, crypto(ring), batch_size=1)
 
-    assert report.rotated == 3
+    assert report.rotated == 4
     assert report.unknown_keys == {"gone": LeftBehind(2, ["PDL-2", "PDL-4"])}
     assert (report.not_authentic, report.left_behind) == (LeftBehind(), 2)
     assert await key_ids(session_maker) == {
         **{f"PDL-{n}": "new" for n in (1, 3, 5)},
         **{f"PDL-{n}": "gone" for n in (2, 4)},
-        "PDL-NONE": None,
+        "PDL-NONE": "new",
     }
     gone_after = await stored(session_maker, "PDL-2")
-    assert gone_after.nir_ciphertext == gone_before.nir_ciphertext  # left exactly as it was
+    assert (
+        gone_after.identite_ciphertext == gone_before.identite_ciphertext
+    )  # left exactly as it was
     for order in (1, 3, 5):
         assert await stored_nir(session_maker, f"PDL-{order}", crypto(NEW_KEY)) == nir(order)
     # Run again: nothing more to rotate, the same rows reported; with the key back, all done.
@@ -244,7 +267,7 @@ async def test_rotation_skips_a_ciphertext_that_does_not_authenticate(
         await session.execute(
             update(Dossier)
             .where(Dossier.id_dossier == "PDL-2")
-            .values(nir_ciphertext=row_1.nir_ciphertext)
+            .values(identite_ciphertext=row_1.identite_ciphertext)
         )
         await session.commit()
 

@@ -1,4 +1,5 @@
-"""The NIRs a SQLite database was given appear nowhere in its files, in any form."""
+"""The NIRs a SQLite database was given appear nowhere in its files, in any form; nor do the
+names and birth date."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from agora_bridge.storage.db import make_engine, make_sessionmaker, upgrade
 from agora_bridge.storage.dossiers import load_nir, store_snapshot
 from tests.conftest import sqlite_url
 from tests.storage.builders import NOW, crypto, nir, snapshot
+from tests.stored_text import assert_absent
 
 KNOWN = [nir(order) for order in (11, 22, 33)]
 
@@ -43,3 +45,4 @@ async def test_the_database_files_hold_no_nir(tmp_path: Path) -> None:
         for form in (known, known[:13], known[:13][::-1]):
             assert form.encode() not in contents
             assert form.encode("utf-16-le") not in contents
+    assert_absent(contents, ["Dupont", "DUPONT", "Jean", "JEAN", "1985-05-12"])
