@@ -98,9 +98,13 @@ def sync_environment(url: str, mock_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def sync_process(url: str, mock_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`agora-bridge sync` in its own process, stopped by SIGTERM (it finishes its passes)."""
-    command = [sys.executable, "-m", "agora_bridge", "sync"]
+def sync_process(
+    url: str, mock_url: str, log: Path, profile: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`agora-bridge sync` in its own process, stopped by SIGTERM (it finishes its passes);
+    under cProfile when `profile` names the file for its statistics."""
+    profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    command = [sys.executable, *profiler, "-m", "agora_bridge", "sync"]
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own CLI
             command, env=sync_environment(url, mock_url), stdout=output, stderr=output
@@ -270,7 +274,7 @@ async def bench_database(
         (await control.post("/__mock__/reset")).raise_for_status()
         ingest_s = await ingest_all(ingest, lines, min(1000, arguments.dossiers))
         try:
-            with sync_process(url, mock.url, log) as process:
+            with sync_process(url, mock.url, log, arguments.profile) as process:
                 run = Run(mock, control, db.make_sessionmaker(database), process.pid)
                 calls, seconds, sync_cpu, mock_cpu = await until_delivered(run)
                 throughput = Throughput(len(lines), ingest_s, calls, seconds, sync_cpu, mock_cpu)
@@ -331,6 +335,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=200.0, help="snapshots/s, latency run")
     parser.add_argument("--seconds", type=float, default=30.0, help="latency run")
     parser.add_argument("--floor-seconds", type=float, default=10.0)
+    parser.add_argument("--profile", type=Path, help="run sync under cProfile, stats to this file")
     parser.add_argument(
         "--backend", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"]
     )
