@@ -10,6 +10,7 @@ BENCHMARKS = [
     "bench.mock_throughput",
     "bench.api_keys",
     "bench.ingest_api",
+    "bench.sync",
 ]
 
 

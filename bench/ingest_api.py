@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +27,9 @@ from agora_bridge.synthetic import generate
 from bench.api_keys import throwaway_database
 
 
-async def measure(url: str, bodies: list[bytes]) -> float:
+@asynccontextmanager
+async def ingest_client(url: str) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    """The app in process on a migrated database, and the headers of a `REGION_SI` key."""
     engine = db.make_engine(url)
     await db.upgrade(engine)
     await engine.dispose()
@@ -39,7 +43,11 @@ async def measure(url: str, bodies: list[bytes]) -> float:
             now = datetime.now(UTC)
             org = await add_organisation(session, NewOrganisation("SI", Role.REGION_SI), now=now)
             key = await create_key(session, org, now=now)
-        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+        yield client, {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+
+
+async def measure(url: str, bodies: list[bytes]) -> float:
+    async with ingest_client(url) as (client, headers):
         started = time.perf_counter()
         for body in bodies:
             response = await client.post("/region/v1/dossiers", content=body, headers=headers)

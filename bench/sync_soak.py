@@ -6,7 +6,7 @@
 Ingests every version of `--dossiers` seeded histories (shuffled, with stale re-sends) while
 one engine delivers them to the mock in the same process, then checks the end state as the
 test does and prints the AGORA calls a second. Not the benchmark of `operations.md` (the
-mock in its own process, a bare client beside): that one comes with the bench issue.
+mock in its own process, a bare client beside): that one is `bench/sync.py`.
 """
 
 from __future__ import annotations

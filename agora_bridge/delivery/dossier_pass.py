@@ -150,7 +150,10 @@ class DossierPass:
         )
         ctx.searched = True
         if found is None:
-            await self._item.record({"verifier": False})
+            # Only a read-back has a flag to clear; before a creation it is already clear, and
+            # the creation's attempt checks the claim's fence anyway: one write a dossier less.
+            if self._claim.verifier:
+                await self._item.record({"verifier": False})
             return
         dossier = await self._read(found)
         await self._acknowledge(Acquittement(found, dossier), self._read_entry(), "LIE")

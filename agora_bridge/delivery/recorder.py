@@ -121,7 +121,8 @@ class Recorder:
             for record, generation in zip(records, results, strict=True):
                 if generation is not None:
                     entries.extend(record.entries)
-            await append(session, entries)
+            if entries:  # a group of records without entries needs no read of the head
+                await append(session, entries)
             return results
 
     async def _apply(self, session: AsyncSession, record: Record) -> int | None:

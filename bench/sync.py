@@ -1,0 +1,347 @@
+"""The delta-sync benchmark of `operations.md`, beside the floor measured in the same run.
+
+    .venv/bin/python -m bench.sync [--dossiers 5000] [--rate 200] [--seconds 30]
+                                   [--floor-seconds 10] [--backend sqlite postgresql]
+
+The AGORA mock runs in its own process, no faults. First the floor (`bench/floor.py`: a bare
+httpx client, concurrency 4). Then, for each database (a SQLite file, a throwaway PostgreSQL
+database):
+
+1. throughput: `--dossiers` synthetic dossiers with their four versions each (VALIDE, ENTRE,
+   SORTI, SOLDE: 20,000 snapshots by default) go through `POST /region/v1/dossiers`, the app
+   in this process, 1,000 a request, every first version, then every second...; then
+   `agora-bridge sync` starts in its own process and runs flat out until nothing is pending.
+   AGORA calls are counted by the mock (`/__mock__/stats`, every `/agora/v2` call but the
+   token), from the first call seen to the last item closed; CPU of each process from /proc.
+2. latency: while that `sync` keeps running, new dossiers' versions are fed at `--rate`
+   snapshots/s (a request every 0.1 s) for `--seconds`; a snapshot is acknowledged when its
+   work item (`livraison`) is closed (`A_JOUR`, or parked or held) at its generation or a
+   later one, seen by polling every 20 ms; the latency is from the ingest's 202 to that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agora_bridge.api.region import INGEST_PATH
+from agora_bridge.logs import configure_logging
+from agora_bridge.snapshots.validation import paris_today
+from agora_bridge.storage import db
+from agora_bridge.storage.livraisons import A_FAIRE
+from agora_bridge.storage.models import Livraison
+from agora_bridge.synthetic.histories import histories
+from bench.api_keys import throwaway_database
+from bench.floor import Floor, MockProcess, cpu_seconds, measure, mock_process
+from bench.ingest_api import ingest_client
+from mocks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+# `sync` as a Région would run it, but for two settings: no request-rate ceiling (flat out is
+# the point; in production AGORA__MAX_RPS is the rate agreed with the CDC), and a tick of
+# 0.5 s: an ingest in another process cannot wake `sync` (only `serve`'s own engine is woken),
+# so between two bursts the engine waits for its tick, 5 s by default.
+SYNC_SETTINGS = {"AGORA__MAX_RPS": "0", "SYNC__INTERVAL_S": "0.5", "LOG_LEVEL": "WARNING"}
+LATENCY_FIRST_INDEX = 5_000_000  # the latency run's dossiers after the throughput run's
+POLL_S = 0.02
+Ingest = tuple[httpx.AsyncClient, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    snapshots: int
+    ingest_s: float
+    calls: int
+    seconds: float
+    sync_cpu_s: float
+    mock_cpu_s: float
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.calls / self.seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    fed: int  # snapshots that got a work item
+    seconds: list[float]  # one per acknowledged snapshot
+    late: int  # not acknowledged within the wait after the feed
+
+    def percentile(self, p: int) -> float:
+        return statistics.quantiles(self.seconds, n=100, method="inclusive")[p - 1]
+
+
+def sync_environment(url: str, mock_url: str) -> dict[str, str]:
+    settings = {
+        "MODE": "test",
+        "DATABASE_URL": url,
+        "AGORA__BASE_URL": f"{mock_url}/agora/v2",
+        "AGORA__CLIENT_ID": DEMO_CLIENT_ID,
+        "AGORA__CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        **SYNC_SETTINGS,
+    }
+    return os.environ | {f"AGORA_BRIDGE_{name}": value for name, value in settings.items()}
+
+
+@contextmanager
+def sync_process(
+    url: str, mock_url: str, log: Path, profile: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`agora-bridge sync` in its own process, stopped by SIGTERM (it finishes its passes);
+    under cProfile when `profile` names the file for its statistics."""
+    profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    command = [sys.executable, *profiler, "-m", "agora_bridge", "sync"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - our own CLI
+            command, env=sync_environment(url, mock_url), stdout=output, stderr=output
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        if process.wait(timeout=60) != 0:
+            raise RuntimeError(f"sync exited with status {process.returncode}: see {log}")
+
+
+async def agora_calls(mock: httpx.AsyncClient) -> int:
+    """Every call to AGORA's API the mock served, but the token's."""
+    counts: dict[str, int] = (await mock.get("/__mock__/stats")).json()["requetes"]
+    return sum(n for key, n in counts.items() if "/agora/v2/" in key and "oauth" not in key)
+
+
+async def pending(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        query = select(func.count()).where(Livraison.etat == A_FAIRE)
+        return int(await session.scalar(query) or 0)
+
+
+def by_version(dossiers: list[list[str]]) -> list[str]:
+    """Every first version, then every second...: one request never holds two of a dossier."""
+    columns = itertools.zip_longest(*dossiers)
+    return [line for column in columns for line in column if line is not None]
+
+
+async def post(ingest: Ingest, lines: list[str]) -> list[dict[str, str]]:
+    client, headers = ingest
+    body = ("\n".join(lines) + "\n").encode()
+    response = await client.post(INGEST_PATH, content=body, headers=headers)
+    if response.status_code != 202:
+        raise RuntimeError(f"ingest answered {response.status_code}")
+    results: list[dict[str, str]] = response.json()["resultats"]
+    return results
+
+
+async def ingest_all(ingest: Ingest, lines: list[str], size: int) -> float:
+    """`lines` in requests of `size` (at most 1,000: the route's cap)."""
+    started = time.perf_counter()
+    for start in range(0, len(lines), size):
+        results = await post(ingest, lines[start : start + size])
+        refused = [r for r in results if r["resultat"] != "ACCEPTE"]
+        if refused:
+            raise RuntimeError(f"{len(refused)} synthetic snapshots not accepted")
+    return time.perf_counter() - started
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The processes of one benchmark run, and what it reads."""
+
+    mock: MockProcess
+    control: httpx.AsyncClient  # the mock's /__mock__ routes
+    sessions: async_sessionmaker[AsyncSession]
+    sync_pid: int
+
+
+async def until_delivered(run: Run) -> tuple[int, float, float, float]:
+    """Waits for the first AGORA call, then until nothing is pending: (calls, seconds, sync's
+    CPU seconds, the mock's) over that window."""
+    while (first := await agora_calls(run.control)) == 0:
+        await asyncio.sleep(0.02)
+    started = time.perf_counter()
+    sync_cpu, mock_cpu = cpu_seconds(run.sync_pid), cpu_seconds(run.mock.pid)
+    while await pending(run.sessions):
+        await asyncio.sleep(0.05)
+    seconds = time.perf_counter() - started
+    calls = await agora_calls(run.control) - first
+    return (
+        calls,
+        seconds,
+        cpu_seconds(run.sync_pid) - sync_cpu,
+        cpu_seconds(run.mock.pid) - mock_cpu,
+    )
+
+
+def staggered(dossiers: list[list[str]], spacing: int = 100) -> list[str]:
+    """Versions interleaved across dossiers: a dossier's next version comes `spacing` dossiers
+    later (about 2 s at 200 snapshots/s), so versions of one dossier meet in flight."""
+    keyed = [
+        (order + spacing * version, order, line)
+        for order, versions in enumerate(dossiers)
+        for version, line in enumerate(versions)
+    ]
+    return [line for _, _, line in sorted(keyed)]
+
+
+async def states(
+    sessions: async_sessionmaker[AsyncSession], keys: list[str]
+) -> dict[str, tuple[int, str]]:
+    """Each dossier's work item: (generation, etat)."""
+    rows: dict[str, tuple[int, str]] = {}
+    async with sessions() as session:
+        for start in range(0, len(keys), 500):
+            query = select(Livraison.id_dossier, Livraison.generation, Livraison.etat).where(
+                Livraison.id_dossier.in_(keys[start : start + 500])
+            )
+            rows |= {
+                key: (generation, etat) for key, generation, etat in await session.execute(query)
+            }
+    return rows
+
+
+class Acknowledgements:
+    """Snapshots waiting for their acknowledgement, by (dossier, generation): when their 202
+    came; the latencies of those acknowledged."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.waiting: dict[tuple[str, int], float] = {}
+        self.seconds: list[float] = []
+        self.fed = 0
+
+    async def stored(self, keys: list[str], answered_at: float) -> None:
+        for key, (generation, _) in (await states(self.sessions, keys)).items():
+            self.waiting[(key, generation)] = answered_at
+            self.fed += 1
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            rows = await states(self.sessions, sorted({key for key, _ in self.waiting}))
+            seen = time.perf_counter()
+            for key, generation in list(self.waiting):
+                # A snapshot stored while this poll ran waits for the next one.
+                current, etat = rows.get(key, (0, A_FAIRE))
+                if etat != A_FAIRE and current >= generation:
+                    self.seconds.append(seen - self.waiting.pop((key, generation)))
+
+
+async def feed(run: Run, ingest: Ingest, rate: float, seconds: float) -> Latency:
+    """`rate` snapshots/s for `seconds`, a request every 0.1 s; then waits (at most 60 s) for
+    the acknowledgements."""
+    per_request, count = max(1, round(rate / 10)), int(rate * seconds)
+    dossiers = histories(
+        count // 4 + 1, seed=2, today=paris_today(), first_index=LATENCY_FIRST_INDEX
+    )
+    lines = staggered(list(dossiers))[:count]
+    acks = Acknowledgements(run.sessions)
+    watcher = asyncio.create_task(acks.watch())
+    started = time.perf_counter()
+    for tick, offset in enumerate(range(0, len(lines), per_request)):
+        await asyncio.sleep(max(0.0, started + tick / 10 - time.perf_counter()))
+        results = await post(ingest, lines[offset : offset + per_request])
+        answered_at = time.perf_counter()
+        await acks.stored(
+            [r["id_dossier"] for r in results if r["resultat"] == "ACCEPTE"], answered_at
+        )
+    deadline = time.perf_counter() + 60
+    while acks.waiting and time.perf_counter() < deadline:
+        await asyncio.sleep(0.1)
+    watcher.cancel()
+    return Latency(acks.fed, acks.seconds, len(acks.waiting))
+
+
+async def bench_database(
+    url: str, mock: MockProcess, arguments: argparse.Namespace, log: Path
+) -> tuple[Throughput, Latency]:
+    dossiers = histories(arguments.dossiers, seed=1, today=paris_today())
+    lines = by_version(list(dossiers))
+    database = db.make_engine(url)
+    async with ingest_client(url) as ingest, httpx.AsyncClient(base_url=mock.url) as control:
+        (await control.post("/__mock__/reset")).raise_for_status()
+        ingest_s = await ingest_all(ingest, lines, min(1000, arguments.dossiers))
+        try:
+            with sync_process(url, mock.url, log, arguments.profile) as process:
+                run = Run(mock, control, db.make_sessionmaker(database), process.pid)
+                calls, seconds, sync_cpu, mock_cpu = await until_delivered(run)
+                throughput = Throughput(len(lines), ingest_s, calls, seconds, sync_cpu, mock_cpu)
+                latency = await feed(run, ingest, arguments.rate, arguments.seconds)
+        finally:
+            await database.dispose()
+    return throughput, latency
+
+
+HEADER = (
+    "| database | snapshots | ingest s | AGORA calls | s | calls/s | floor calls/s | of the floor "
+    "| sync CPU ms/call | mock CPU ms/call | latency p50 / p95 / p99 s | acknowledged |"
+)
+
+
+def row(database: str, floor: Floor, throughput: Throughput, latency: Latency) -> str:
+    t, per_call = throughput, 1000 / throughput.calls
+    p50, p95, p99 = (latency.percentile(p) for p in (50, 95, 99))
+    return (
+        f"| {database} | {t.snapshots:,} | {t.ingest_s:.1f} | {t.calls:,} | {t.seconds:.1f} "
+        f"| {t.calls_per_s:,.0f} | {floor.calls_per_s:,.0f} "
+        f"| {t.calls_per_s / floor.calls_per_s:.0%} | {t.sync_cpu_s * per_call:.2f} "
+        f"| {t.mock_cpu_s * per_call:.2f} | {p50:.2f} / {p95:.2f} / {p99:.2f} "
+        f"| {len(latency.seconds):,} of {latency.fed:,} |"
+    )
+
+
+@asynccontextmanager
+async def database_url(backend: str, directory: Path) -> AsyncIterator[str]:
+    if backend == "postgresql":
+        async with throwaway_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{directory / 'sync.db'}"
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average {load}, Python {sys.version.split()[0]}")
+    async with mock_process() as mock:
+        floor = await measure(mock.url, arguments.floor_seconds, 4, mock_pid=mock.pid)
+        print(floor.describe(), flush=True)
+        print(HEADER)
+        print("|" + "---|" * (HEADER.count("|") - 1))
+        with tempfile.TemporaryDirectory() as directory:
+            for backend in arguments.backend:
+                async with database_url(backend, Path(directory)) as url:
+                    log = Path(directory) / f"sync-{backend}.log"
+                    throughput, latency = await bench_database(url, mock, arguments, log)
+                print(row(backend, floor, throughput, latency), flush=True)
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--dossiers", type=int, default=5000, help="four snapshots each")
+    parser.add_argument("--rate", type=float, default=200.0, help="snapshots/s, latency run")
+    parser.add_argument("--seconds", type=float, default=30.0, help="latency run")
+    parser.add_argument("--floor-seconds", type=float, default=10.0)
+    parser.add_argument("--profile", type=Path, help="run sync under cProfile, stats to this file")
+    parser.add_argument(
+        "--backend", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"]
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    configure_logging(level="WARNING")
+    asyncio.run(main(parse_arguments()))
