@@ -10,6 +10,8 @@ spaces and dots and reads full-width and mathematical digits as digits; here a S
 exactly 14 ASCII digits.
 """
 
+from functools import lru_cache
+
 _LA_POSTE_SIREN = "356000000"
 _LA_POSTE_HEAD_OFFICE = "35600000000048"
 
@@ -34,6 +36,9 @@ def _passes_luhn(digits: str) -> bool:
     return luhn_sum(digits) % 10 == 0
 
 
+# An export names a few hundred organisations for hundreds of thousands of dossiers: the
+# verdict of each SIRET seen is kept (a pure function of the string, bounded memory).
+@lru_cache(maxsize=8192)
 def is_valid_siret(siret: str) -> bool:
     if len(siret) != 14 or not siret.isascii() or not siret.isdigit():
         return False
