@@ -35,7 +35,8 @@ def reconcile(
     ] = None,
     every: Annotated[bool, typer.Option("--all", help="Read every acknowledged dossier")] = False,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Draw the sample with this seed (repeatable)")
+        int | None,
+        typer.Option("--seed", min=0, max=2**63 - 1, help="Draw the sample with this seed"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object for machines")] = False,
 ) -> None:

@@ -36,6 +36,7 @@ from agora_bridge.delivery.outcomes import is_failure, issue_of
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import append
 from agora_bridge.logs import get_logger
+from agora_bridge.reconciliation import runs
 from agora_bridge.reconciliation.candidates import Candidate, every_page, sample_pages
 from agora_bridge.reconciliation.report import Ecart, Report
 from agora_bridge.storage.crypto import NirCrypto
@@ -184,11 +185,15 @@ async def reconcile(
     clock: Callable[[], datetime] = utc_now,
 ) -> Report:
     """Every acknowledged dossier (`sample` None) or `sample` of them drawn with `seed` (a
-    fresh one, reported, when None). The entry point of the CLI, and of the ops status."""
-    breaker = breaker or Breaker()
-    work = Reconciliation(sessions, client, crypto, breaker=breaker, clock=clock)
+    fresh one, reported, when None); the run's counts are kept (`runs.last_run`)."""
+    started_at = clock()
+    work = Reconciliation(sessions, client, crypto, breaker=breaker or Breaker(), clock=clock)
     if sample is None:
-        return await work.run(every_page(sessions), Report("tout"))
-    seed = secrets.randbits(32) if seed is None else seed
-    pages = sample_pages(sessions, sample, random.Random(seed))  # noqa: S311 (not a secret)
-    return await work.run(pages, Report("echantillon", graine=seed))
+        report = await work.run(every_page(sessions), Report("tout"))
+    else:
+        seed = secrets.randbits(32) if seed is None else seed
+        pages = sample_pages(sessions, sample, random.Random(seed))  # noqa: S311 (no secret)
+        report = await work.run(pages, Report("echantillon", graine=seed))
+    async with sessions() as session, session.begin():
+        await runs.record(session, report, started_at=started_at, finished_at=clock())
+    return report

@@ -20,6 +20,7 @@ from agora_bridge.ledger.store import read_chain
 from agora_bridge.reconciliation import candidates
 from agora_bridge.reconciliation.report import Report
 from agora_bridge.reconciliation.run import reconcile
+from agora_bridge.reconciliation.runs import last_run
 from agora_bridge.storage.livraisons import reverify
 from agora_bridge.storage.models import EtatAgora, Livraison
 from mocks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -37,8 +38,10 @@ async def delivered(bridge: Bridge, *ids_and_steps: tuple[str, str]) -> None:
     await bridge.drain()
 
 
-async def behind_our_back(bridge: Bridge, reference: str, body: dict[str, Any]) -> None:
-    """A PATCH sent straight to the mock, as another of AGORA's users would."""
+async def behind_our_back(
+    bridge: Bridge, reference: str, body: dict[str, Any], *, step: str | None = None
+) -> None:
+    """A PATCH (or a `step`) sent straight to the mock, as another of AGORA's users would."""
     id_agora = (await bridge.on_agora())[reference]["id_agora"]
     async with httpx.AsyncClient(base_url=f"{bridge.mock.url}/agora/v2") as http:
         form = {
@@ -47,8 +50,12 @@ async def behind_our_back(bridge: Bridge, reference: str, body: dict[str, Any]) 
             "client_secret": DEMO_CLIENT_SECRET,
         }
         token = (await http.post("/oauth/token", data=form)).json()["access_token"]
-        answer = await http.patch(
-            f"/dossiers/{id_agora}", json=body, headers={"Authorization": f"Bearer {token}"}
+        method, path = ("POST", f"/{step}") if step else ("PATCH", "")
+        answer = await http.request(
+            method,
+            f"/dossiers/{id_agora}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
         )
         assert answer.status_code == 200, answer.text
 
@@ -138,9 +145,27 @@ async def test_dossiers_lost_by_agora_are_absent_then_created_again(database_url
         assert await bridge.ledger_intact()
 
 
+async def test_a_step_taken_behind_our_back_is_held_visibly(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await delivered(bridge, ("PDL-1", "ENTRE"))
+        exit_ = {"date_sortie": "2019-06-01", "motif_sortie": "ABANDON"}
+        await behind_our_back(bridge, "PDL-1", exit_, step="sortie")
+        [ecart] = (await run(bridge)).ecarts
+        assert ecart.champs == ("statut", "sortie")
+        await bridge.drain()
+        # AGORA cannot undo an exit: the engine holds the dossier with the reason, never
+        # silently (`docs/DELIVERY.md`).
+        item = await bridge.item("PDL-1")
+        assert (item.etat, item.motif_retenue) == ("RETENU", "RETOUR_ARRIERE")
+        assert (await run(bridge)).exit_status == 0  # acknowledged as AGORA holds it now
+
+
 async def test_nothing_drifted_nothing_handed_over(database_url: str) -> None:
     async with delivery(database_url) as bridge:
         await delivered(bridge, ("PDL-1", "ANNULE"), ("PDL-2", "SOLDE"))
+        async with bridge.sessions() as session:
+            assert await last_run(session) is None
+        before = datetime.now(UTC)
         report = await run(bridge)
         assert report.as_json() == {
             "mode": "tout",
@@ -156,6 +181,17 @@ async def test_nothing_drifted_nothing_handed_over(database_url: str) -> None:
         }
         assert report.exit_status == 0
         assert {(await bridge.item(k)).etat for k in ("PDL-1", "PDL-2")} == {"A_JOUR"}
+        await run(bridge, sample=1, seed=3)
+        async with bridge.sessions() as session:
+            last = await last_run(session)
+        assert last is not None
+        started, finished = (
+            datetime.fromisoformat(last.pop(k)) for k in ("started_at", "finished_at")
+        )
+        assert before <= started <= finished <= datetime.now(UTC)
+        expected = report.as_json() | {"mode": "echantillon", "graine": 3, "lus": 1}
+        del expected["dossiers"]
+        assert last == expected | {"conformes": 1}
 
 
 async def test_a_dossier_a_pass_holds_is_not_compared(database_url: str) -> None:
