@@ -4,6 +4,7 @@ and repaired by the sync engine (`../shared/design/delivery.md`, interleaving 14
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from agora_bridge.delivery.breaker import Breaker
 from agora_bridge.ledger.store import read_chain
 from agora_bridge.reconciliation import candidates
 from agora_bridge.reconciliation.report import Report
-from agora_bridge.reconciliation.run import reconcile
+from agora_bridge.reconciliation.run import READS_IN_FLIGHT, reconcile
 from agora_bridge.reconciliation.runs import last_run
 from agora_bridge.storage.livraisons import reverify
 from agora_bridge.storage.models import EtatAgora, Livraison
@@ -282,3 +283,35 @@ async def test_reads_keep_to_the_clients_rate_ceiling(database_url: str) -> None
         assert report.conformes == 30
         # A burst of one second's worth (20, the token's call included), then 20 a second.
         assert elapsed >= (31 - 20) / 20 * 0.9
+
+
+class Counting(httpx.AsyncBaseTransport):
+    """Reads held 20 ms each on their way to the mock, the most at once counted."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.now = self.most = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            return await self.inner.handle_async_request(request)
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(0.02)
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.now -= 1
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_few_reads_are_in_flight_at_once(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await delivered(bridge, *((f"PDL-{n}", "VALIDE") for n in range(20)))
+        counting = Counting()
+        async with AgoraClient(agora_settings(bridge.mock.url), transport=counting) as client:
+            report = await reconcile(bridge.sessions, client, CRYPTO, sample=None)
+        assert report.conformes == 20
+        assert counting.most == READS_IN_FLIGHT
