@@ -96,7 +96,7 @@ class Reconciliation:
             report.occupes += len(page) - len(free)
             reads = await asyncio.gather(*(self._read(c) for c in free))
             await self._record([r for r in reads if r is not None], report)
-            if None in reads:  # the breaker opened: AGORA is failing
+            if any(read is None for read in reads):  # the breaker opened: AGORA is failing
                 report.interrompu = True
                 break
         log.info("reconcile.done", **{k: v for k, v in report.as_json().items() if k != "dossiers"})

@@ -27,7 +27,7 @@ from agora_bridge.storage.models import EtatAgora, Livraison
 from mocks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.builders import NIR, NIR_BODY, snapshot
 from tests.delivery.harness import CRYPTO, Bridge, agora_settings, delivery, historique
-from tests.stored_text import assert_absent
+from tests.stored_text import assert_absent, stored_bytes
 
 # The builder's stagiaire, as the Région typed them and as AGORA holds them.
 PERSONAL = (NIR, NIR_BODY, "Dupont", "DUPONT", "Jean", "JEAN", "1985-05-12")
@@ -115,6 +115,8 @@ async def test_a_dossier_patched_behind_our_back_is_reported_then_repaired(
         assert content(repaired) == expected
         assert historique(repaired)[-2:] == ["RECTIFICATION", "RECTIFICATION"]  # theirs, ours
         assert (await run(bridge)).exit_status == 0
+        # AGORA's tampered titulaire went through the acknowledged state: as a digest only.
+        assert_absent(await stored_bytes(database_url), TAMPERED)
         assert sorted(await reads_in_ledger(bridge)) == sorted(
             [("PDL-1", "ECART"), ("PDL-2", "CONFORME"), ("PDL-3", "CONFORME")]
             + [(f"PDL-{n}", "CONFORME") for n in (1, 2, 3)]
