@@ -18,6 +18,7 @@ from tests.builders import NIR, NIR_BODY, snapshot_line
 from tests.stored_text import assert_absent
 
 PERSONAL = (NIR, NIR_BODY, "Dupont", "DUPONT", "Jean", "JEAN", "1985-05-12", "DURAND")
+_DOSSIERS = {"PDL-1": "ENTRE", "PDL-2": "SORTI", "PDL-3": "VALIDE"}
 
 
 @pytest.fixture
@@ -40,9 +41,6 @@ def agora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningMo
             result = run(*command, *(["--once"] if command == ["sync"] else []))
             assert result.exit_code == 0, result.output
         yield mock
-
-
-_DOSSIERS = {"PDL-1": "ENTRE", "PDL-2": "SORTI", "PDL-3": "VALIDE"}
 
 
 def run(*arguments: str) -> Result:
