@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from agora_bridge.cli import demo, sync, validate
+from agora_bridge.cli import demo, reconcile, sync, validate
 from agora_bridge.cli.callers import keys_app, orgs_app
 from agora_bridge.cli.common import debug_mode, operator_errors
 from agora_bridge.cli.db import db_app
@@ -40,6 +40,7 @@ app.command("mock-agora")(mock_agora)
 app.command()(operator_errors(demo.demo))
 app.command("sync")(sync.sync)
 app.command("replay")(sync.replay)
+app.command("reconcile")(operator_errors(reconcile.reconcile))
 app.add_typer(db_app, name="db")
 app.add_typer(nir_keys_app, name="nir-keys")
 app.add_typer(ledger_app, name="ledger")

@@ -26,6 +26,7 @@ Kind = Literal[
     "agora.outcome",  # what AGORA answered, or how the call failed
     "dossier.hold",  # the planner held a dossier
     "operator.replay",  # `agora-bridge replay` put a parked dossier back in the queue
+    "reconcile.read",  # `reconcile` read a dossier back: conforming, drifted, absent
     "lot.submitted",
     "lot.outcome",
 ]

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora_bridge.storage.models import Livraison
+from agora_bridge.storage.models import EtatAgora, Livraison
 
 A_FAIRE, A_JOUR, PARQUE, RETENU = "A_FAIRE", "A_JOUR", "PARQUE", "RETENU"
 
@@ -93,3 +93,39 @@ async def replay(session: AsyncSession, where: ColumnElement[bool], *, now: date
         statement = update(Livraison).where(Livraison.id_dossier.in_(ids)).values(_reopened(now))
         await session.execute(statement)
     return list(ids)
+
+
+async def reverify(
+    session: AsyncSession,
+    id_dossier: str,
+    *,
+    acknowledged_at: datetime,
+    forget: bool,
+    now: datetime,
+) -> bool:
+    """`reconcile` found AGORA holding something else: the item reopens with `verifier` set,
+    so the engine reads AGORA back before planning (the path of an ambiguous failure), and
+    sends what differs. `forget`: AGORA no longer has the dossier; the acknowledged state
+    goes, so the engine searches, then creates.
+
+    Only if nothing moved since AGORA was read: the acknowledged state is the one compared
+    (`acknowledged_at`), no claim holds the item, no lot carries it. False otherwise."""
+    unchanged = exists().where(
+        EtatAgora.id_dossier == id_dossier, EtatAgora.acquitte_at == acknowledged_at
+    )
+    statement = (
+        update(Livraison)
+        .where(
+            Livraison.id_dossier == id_dossier,
+            Livraison.lot_id.is_(None),
+            or_(Livraison.lease_until.is_(None), Livraison.lease_until < now),
+            unchanged,
+        )
+        .values(_reopened(now) | {"verifier": True})
+        .returning(Livraison.id_dossier)
+    )
+    if (await session.execute(statement)).scalar_one_or_none() is None:
+        return False
+    if forget:
+        await session.execute(delete(EtatAgora).where(EtatAgora.id_dossier == id_dossier))
+    return True

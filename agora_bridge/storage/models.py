@@ -216,3 +216,23 @@ class Livraison(Base):
     lot_id: Mapped[str | None] = mapped_column(String(64))
     # When the newest snapshot made it due: the age of the oldest pending item.
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Reconciliation(Base):
+    """One run of `reconcile`, counts only (the drifted dossiers are in the ledger): what
+    the ops status shows of the last one without asking AGORA."""
+
+    __tablename__ = "reconciliation"
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    mode: Mapped[str] = mapped_column(String(16))  # `echantillon` or `tout`
+    graine: Mapped[int | None] = mapped_column(BigInteger)
+    lus: Mapped[int] = mapped_column(Integer)
+    conformes: Mapped[int] = mapped_column(Integer)
+    ecarts: Mapped[int] = mapped_column(Integer)
+    absents: Mapped[int] = mapped_column(Integer)
+    occupes: Mapped[int] = mapped_column(Integer)
+    echecs: Mapped[dict[str, Any]] = mapped_column(Json)  # failed reads by code
+    interrompu: Mapped[bool] = mapped_column(Boolean)

@@ -1,0 +1,1 @@
+"""`agora-bridge reconcile`: AGORA read back and compared with what it acknowledged."""
