@@ -6,10 +6,8 @@ nothing yet) and a sendable snapshot, and queues what it returns.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import date
-from typing import Any
 
 from agora_bridge.decision.dossier import (
     RECTIFIABLE,
@@ -85,7 +83,7 @@ REFUS_PREVU = Retenue.REFUS_PREVU.value
 _FORWARD = (Statut.VALIDE, Statut.ENTRE, Statut.SORTI, Statut.SOLDE)
 # The step that brings AGORA into each state after creation, and the target's field that
 # carries its data.
-ETAPES: dict[Statut, tuple[Callable[[Any], Operation], str]] = {
+ETAPES: dict[Statut, tuple[type[Entrer | Sortir | Solder | Annuler], str]] = {
     Statut.ENTRE: (Entrer, "date_entree"),
     Statut.SORTI: (Sortir, "sortie"),
     Statut.SOLDE: (Solder, "solde"),

@@ -33,7 +33,6 @@ from agora_bridge.snapshots.settlement import cout_pedagogique_cents, taux_reali
 class Transformation:
     """How a field's snapshot values become AGORA's value; `description` is the annex's text."""
 
-    nom: str
     description: str
     fonction: Callable[..., Any]
 
@@ -42,45 +41,40 @@ def _same(value: object) -> object:
     return value
 
 
-def _certification(value: Certification | None) -> tuple[str, str] | None:
+def certification_pair(value: Certification | None) -> tuple[str, str] | None:
     return (value.type, value.code) if value else None
 
 
-def _taux(centre: Decimal, entreprise: Decimal, duree: Decimal) -> int:
+def taux_du_solde(centre: Decimal, entreprise: Decimal, duree: Decimal) -> int:
     return taux_realisation(centre + entreprise, duree)
 
 
-COPIE = Transformation("copie", "Recopié tel quel.", _same)
+COPIE = Transformation("Recopié tel quel.", _same)
 NIR_13 = Transformation(
-    "nir_for_agora",
     "Normalisé (espaces, points et tirets retirés, majuscules), réduit à ses 13 premiers"
     " caractères : la clé n'est pas envoyée.",
     nir_for_agora,
 )
 NOM = Transformation(
-    "agora_name",
     "En majuscules, sans accents ni ligatures ; lettres A à Z, espace, tiret et apostrophe"
     " seuls, espaces réduits à un, 50 caractères au plus (« Éloïse  d'Arc-Noël » →"
     " « ELOISE D'ARC-NOEL »).",
     agora_name,
 )
 NIVEAU_2019 = Transformation(
-    "level_2019",
     "Nomenclature de 2019 : VI et Vbis → 2, V → 3, IV → 4, III → 5, II → 6, I → 7 ; un code"
     " de 2019 (1 à 8) est recopié.",
     level_2019,
 )
 CERTIFICATION = Transformation(
-    "certification", "Type et code recopiés ; null sans certification.", _certification
+    "Type et code recopiés ; null sans certification.", certification_pair
 )
 TAUX_REALISATION = Transformation(
-    "taux_realisation",
     "Calculé : ⌊100 × (heures en centre + heures en entreprise) / durée de la session⌋,"
     " plafonné à 100.",
-    _taux,
+    taux_du_solde,
 )
 COUT_PEDAGOGIQUE = Transformation(
-    "cout_pedagogique_cents",
     "Calculé : heures en centre × taux horaire, arrondi au centime (la moitié vers le haut),"
     " en arithmétique décimale exacte ; les heures en entreprise ne sont pas facturées.",
     cout_pedagogique_cents,

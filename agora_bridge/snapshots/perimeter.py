@@ -31,9 +31,8 @@ class Exclusion(Motif):
     CATEGORIE = (
         "CATEGORIE_",
         "Suivi de la catégorie du programme (CATEGORIE_VAE…) : une catégorie exclue du périmètre"
-        " (configuration PERIMETRE__CATEGORIES_EXCLUES ; par défaut les six de l'annexe :"
-        " SANITAIRE_SOCIAL, PSAD, DETENUS, REMUNERATION_CRP, AIDE_INDIVIDUELLE, VAE). Exclue même"
-        " quand l'attribut « Interface AGORA » est vrai, ce qui est compté comme une incohérence.",
+        " (configuration PERIMETRE__CATEGORIES_EXCLUES). Exclue même quand l'attribut"
+        " « Interface AGORA » est vrai, ce qui est compté comme une incohérence.",
     )
     INTERFACE_AGORA_NON = (
         "INTERFACE_AGORA_NON",
