@@ -9,7 +9,7 @@ wire names of `agora/mapping.py`: a change here changes both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import attrgetter
@@ -94,57 +94,91 @@ class Champ:
         object.__setattr__(self, "_getters", tuple(attrgetter(s) for s in self.sources))
 
     def valeur(self, snapshot: Snapshot) -> Any:
-        return self.transformation.fonction(*(get(snapshot) for get in self._getters))
+        return self.transformation.fonction(*[get(snapshot) for get in self._getters])
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """The fields of one part. `valeurs` reads every copied field in one `attrgetter` call:
+    `project` runs for every planned dossier, and field by field cost twice as much."""
+
+    champs: tuple[Champ, ...]
+    _copied: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _read: Callable[[Snapshot], tuple[Any, ...]] = field(init=False, repr=False, compare=False)
+    _computed: tuple[Champ, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        copied = [c for c in self.champs if c.transformation is COPIE]
+        getter = attrgetter(*(c.sources[0] for c in copied))
+        read = getter if len(copied) > 1 else lambda s: (getter(s),)
+        object.__setattr__(self, "_copied", tuple(c.nom for c in copied))
+        object.__setattr__(self, "_read", read)
+        object.__setattr__(self, "_computed", tuple(c for c in self.champs if c not in copied))
+
+    def __iter__(self) -> Iterator[Champ]:
+        return iter(self.champs)
+
+    def valeurs(self, snapshot: Snapshot) -> dict[str, Any]:
+        values = dict(zip(self._copied, self._read(snapshot), strict=True))
+        for champ in self._computed:
+            values[champ.nom] = champ.valeur(snapshot)
+        return values
 
 
 def _copies(*pairs: tuple[str, str]) -> tuple[Champ, ...]:
     return tuple(Champ(nom, (source,)) for nom, source in pairs)
 
 
-DOSSIER = _copies(("statut", "statut"), ("date_entree", "date_entree"))
-TITULAIRE = (
-    Champ("nir", ("stagiaire.nir",), NIR_13),
-    Champ("nom_naissance", ("stagiaire.nom_naissance",), NOM),
-    Champ("prenom", ("stagiaire.prenom",), NOM),
-    *_copies(("date_naissance", "stagiaire.date_naissance"), ("sexe", "stagiaire.sexe")),
+DOSSIER = Table(_copies(("statut", "statut"), ("date_entree", "date_entree")))
+TITULAIRE = Table(
+    (
+        Champ("nir", ("stagiaire.nir",), NIR_13),
+        Champ("nom_naissance", ("stagiaire.nom_naissance",), NOM),
+        Champ("prenom", ("stagiaire.prenom",), NOM),
+        *_copies(("date_naissance", "stagiaire.date_naissance"), ("sexe", "stagiaire.sexe")),
+    )
 )
-FIGE = (
-    *_copies(("reference_financeur", "id_dossier"), ("dispositif", "programme.dispositif")),
-    Champ("niveau_entree", ("stagiaire.niveau_entree",), NIVEAU_2019),
-    *_copies(
-        ("siret", "organisme.siret"),
-        ("action_numero", "action.numero"),
-        ("formacode", "action.formacode"),
-    ),
-    Champ("certification", ("action.certification",), CERTIFICATION),
-    *_copies(
-        ("session_numero", "session.numero"),
-        ("session_debut", "session.date_debut"),
-        ("session_fin", "session.date_fin"),
-        ("duree_heures", "session.duree_heures"),
-        ("date_validation", "date_validation"),
-    ),
+FIGE = Table(
+    (
+        *_copies(("reference_financeur", "id_dossier"), ("dispositif", "programme.dispositif")),
+        Champ("niveau_entree", ("stagiaire.niveau_entree",), NIVEAU_2019),
+        *_copies(
+            ("siret", "organisme.siret"),
+            ("action_numero", "action.numero"),
+            ("formacode", "action.formacode"),
+        ),
+        Champ("certification", ("action.certification",), CERTIFICATION),
+        *_copies(
+            ("session_numero", "session.numero"),
+            ("session_debut", "session.date_debut"),
+            ("session_fin", "session.date_fin"),
+            ("duree_heures", "session.duree_heures"),
+            ("date_validation", "date_validation"),
+        ),
+    )
 )
-SORTIE = _copies(("date", "sortie.date"), ("motif", "sortie.motif"))
+SORTIE = Table(_copies(("date", "sortie.date"), ("motif", "sortie.motif")))
 _CENTRE = "solde.heures_realisees_centre"
-SOLDE = (
-    *_copies(
-        ("date", "solde.date"),
-        ("heures_realisees_centre", _CENTRE),
-        ("heures_realisees_entreprise", "solde.heures_realisees_entreprise"),
-    ),
-    Champ(
-        "taux_realisation",
-        (_CENTRE, "solde.heures_realisees_entreprise", "session.duree_heures"),
-        TAUX_REALISATION,
-    ),
-    *_copies(("taux_horaire_cents", "taux_horaire_cents")),
-    Champ("cout_pedagogique_cents", (_CENTRE, "taux_horaire_cents"), COUT_PEDAGOGIQUE),
+SOLDE = Table(
+    (
+        *_copies(
+            ("date", "solde.date"),
+            ("heures_realisees_centre", _CENTRE),
+            ("heures_realisees_entreprise", "solde.heures_realisees_entreprise"),
+        ),
+        Champ(
+            "taux_realisation",
+            (_CENTRE, "solde.heures_realisees_entreprise", "session.duree_heures"),
+            TAUX_REALISATION,
+        ),
+        *_copies(("taux_horaire_cents", "taux_horaire_cents")),
+        Champ("cout_pedagogique_cents", (_CENTRE, "taux_horaire_cents"), COUT_PEDAGOGIQUE),
+    )
 )
-ANNULATION = _copies(("date", "annulation.date"), ("motif", "annulation.motif"))
+ANNULATION = Table(_copies(("date", "annulation.date"), ("motif", "annulation.motif")))
 
 # Each table with the path of its part in `AgoraDossier` ("" for the dossier's own fields).
-PARTIES: tuple[tuple[str, tuple[Champ, ...]], ...] = (
+PARTIES: tuple[tuple[str, Table], ...] = (
     ("", DOSSIER),
     ("titulaire", TITULAIRE),
     ("fige", FIGE),
@@ -154,19 +188,15 @@ PARTIES: tuple[tuple[str, tuple[Champ, ...]], ...] = (
 )
 
 
-def _values(champs: tuple[Champ, ...], snapshot: Snapshot) -> dict[str, Any]:
-    return {champ.nom: champ.valeur(snapshot) for champ in champs}
-
-
 def project(s: Snapshot) -> AgoraDossier:
     """The dossier AGORA should hold for this snapshot (its NIR must be valid)."""
     if s.stagiaire.nir is None:
         raise ValueError("only a snapshot with a valid NIR has an AGORA projection")
     return AgoraDossier(
-        **_values(DOSSIER, s),
-        titulaire=Titulaire(**_values(TITULAIRE, s)),
-        fige=Fige(**_values(FIGE, s)),
-        sortie=SortieAgora(**_values(SORTIE, s)) if s.sortie else None,
-        solde=SoldeAgora(**_values(SOLDE, s)) if s.solde else None,
-        annulation=AnnulationAgora(**_values(ANNULATION, s)) if s.annulation else None,
+        **DOSSIER.valeurs(s),
+        titulaire=Titulaire(**TITULAIRE.valeurs(s)),
+        fige=Fige(**FIGE.valeurs(s)),
+        sortie=SortieAgora(**SORTIE.valeurs(s)) if s.sortie else None,
+        solde=SoldeAgora(**SOLDE.valeurs(s)) if s.solde else None,
+        annulation=AnnulationAgora(**ANNULATION.valeurs(s)) if s.annulation else None,
     )

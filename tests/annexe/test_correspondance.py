@@ -154,5 +154,5 @@ def test_replace_keeps_a_field_readable() -> None:
     # `dataclasses.replace` on a projection field recomputes its getters (the test above that
     # swaps a transformation relies on it).
     [(_, titulaire)] = [(p, t) for p, t in PARTIES if p == "titulaire"]
-    nir = replace(titulaire[0], transformation=COPIE)
+    nir = replace(titulaire.champs[0], transformation=COPIE)
     assert nir.valeur(snapshot()) == NIR
