@@ -10,8 +10,10 @@ from typing import Self
 class Motif(StrEnum):
     """A code and its meaning, in French: the annex the Région hands the DGEFP and the CDC is.
 
-    The code is the value, the string the bridge stores and counts; a member is written
-    `NAME = "CODE", "description"`.
+    The code is the value, the string the bridge stores and counts (callers store `.value`, a
+    plain `str`); a member is written `NAME = "CODE", "description"`. Look a member up by
+    name (`Retenue["RETOUR_ARRIERE"]`): mypy reads `Retenue("…")` as the two-argument
+    constructor.
     """
 
     description: str
