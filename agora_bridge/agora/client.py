@@ -50,6 +50,7 @@ from agora_bridge.agora.schemas import (
     Rectification,
     ResultatRecherche,
     ResultatsRecherche,
+    Route,
     Solde,
     Sortie,
     TransitionAppliquee,
@@ -155,44 +156,43 @@ class AgoraClient:
     ) -> list[ResultatRecherche]:
         """Flow 1: by `reference_financeur`, or by `nir` and `numero_session`."""
         recherche = _recherche(reference_financeur, nir, numero_session)
-        call = _json_call("POST", "/dossiers/recherche", recherche, request_id, blind_retry=True)
+        call = _json_call(Recherche.ROUTE, recherche, request_id, blind_retry=True)
         return (await self._parsed(call, ResultatsRecherche)).resultats
 
     async def creer(
         self, *, creation: Creation, idempotency_key: str, request_id: str | None = None
     ) -> CreationAcceptee:
         """Flow 2. `409 DOSSIER_EXISTANT` raises with the existing dossier's `id_agora`."""
-        call = _json_call("POST", "/dossiers", creation, request_id, blind_retry=True)
+        call = _json_call(Creation.ROUTE, creation, request_id, blind_retry=True)
         call.idempotency_key = _required_key(idempotency_key)
         return await self._parsed(call, CreationAcceptee)
 
     async def entrer(
         self, *, id_agora: str, entree: Entree, request_id: str | None = None
     ) -> TransitionAppliquee:
-        return await self._transition(id_agora, "entree", entree, request_id)
+        return await self._transition(id_agora, Entree.ROUTE, entree, request_id)
 
     async def sortir(
         self, *, id_agora: str, sortie: Sortie, request_id: str | None = None
     ) -> TransitionAppliquee:
-        return await self._transition(id_agora, "sortie", sortie, request_id)
+        return await self._transition(id_agora, Sortie.ROUTE, sortie, request_id)
 
     async def solder(
         self, *, id_agora: str, solde: Solde, request_id: str | None = None
     ) -> TransitionAppliquee:
-        return await self._transition(id_agora, "solde", solde, request_id)
+        return await self._transition(id_agora, Solde.ROUTE, solde, request_id)
 
     async def annuler(
         self, *, id_agora: str, annulation: Annulation, request_id: str | None = None
     ) -> TransitionAppliquee:
-        return await self._transition(id_agora, "annulation", annulation, request_id)
+        return await self._transition(id_agora, Annulation.ROUTE, annulation, request_id)
 
     async def rectifier(
         self, *, id_agora: str, rectification: Rectification, request_id: str | None = None
     ) -> Dossier:
         """Flow 7 (`PATCH`): no idempotency key, so retried only if AGORA never saw it."""
-        route = "/dossiers/{id_agora}"
-        call = _json_call("PATCH", route, rectification, request_id, blind_retry=False)
-        call.path = _path(route, id_agora)
+        call = _json_call(Rectification.ROUTE, rectification, request_id, blind_retry=False)
+        call.path = _path(call.route, id_agora)
         return await self._parsed(call, Dossier)
 
     async def lire(self, *, id_agora: str, request_id: str | None = None) -> Dossier:
@@ -210,7 +210,8 @@ class AgoraClient:
         request_id: str | None = None,
     ) -> Lot:
         """`POST /lots`; `lignes` may come already serialised as NDJSON bytes."""
-        call = _Call("POST", "/lots", "/lots", request_id or _new_id(), blind_retry=True)
+        method, route = LigneLot.ROUTE
+        call = _Call(method, route, route, request_id or _new_id(), blind_retry=True)
         call.body = lignes if isinstance(lignes, bytes) else ndjson(lignes)
         call.content_type = NDJSON
         call.idempotency_key = _required_key(idempotency_key)
@@ -242,11 +243,10 @@ class AgoraClient:
     # ---- The machinery -------------------------------------------------------------------
 
     async def _transition(
-        self, id_agora: str, step: str, body: BaseModel, request_id: str | None
+        self, id_agora: str, route: Route, body: BaseModel, request_id: str | None
     ) -> TransitionAppliquee:
-        route = f"/dossiers/{{id_agora}}/{step}"
-        call = _json_call("POST", route, body, request_id, blind_retry=False)
-        call.path = _path(route, id_agora)
+        call = _json_call(route, body, request_id, blind_retry=False)
+        call.path = _path(call.route, id_agora)
         return await self._parsed(call, TransitionAppliquee)
 
     async def _parsed(self, call: _Call, model: type[_Modele]) -> _Modele:
@@ -324,9 +324,10 @@ def _new_id() -> str:
 
 
 def _json_call(
-    method: str, route: str, body: BaseModel, request_id: str | None, *, blind_retry: bool
+    route: Route, body: BaseModel, request_id: str | None, *, blind_retry: bool
 ) -> _Call:
-    call = _Call(method, route, route, request_id or _new_id(), blind_retry=blind_retry)
+    method, template = route
+    call = _Call(method, template, template, request_id or _new_id(), blind_retry=blind_retry)
     call.body = body.model_dump_json().encode()
     return call
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -59,6 +59,7 @@ __all__ = [
     "Rectification",
     "ResultatRecherche",
     "ResultatsRecherche",
+    "Route",
     "Session",
     "Solde",
     "Sortie",
@@ -113,6 +114,16 @@ class _SansNuls(_Requete):
         return {k: v for k, v in data.items() if v is not None or k not in self._OMIS_SI_NULS}
 
 
+class Route(NamedTuple):
+    """Where a request body goes: the client sends it there, the annex's documents name it."""
+
+    methode: str
+    chemin: str  # relative to the base URL; `{id_agora}`, `{id_lot}`: the ids
+
+    def __str__(self) -> str:
+        return f"{self.methode} {self.chemin}"
+
+
 # ---- Parts of a dossier -------------------------------------------------------------------
 
 
@@ -159,6 +170,8 @@ class Session(_Requete):
 class Creation(_Requete):
     """`POST /dossiers`. `formacode` and `certification` travel as `null` when unknown."""
 
+    ROUTE: ClassVar[Route] = Route("POST", "/dossiers")
+
     reference_financeur: ReferenceFinanceur
     code_financeur: CodeFinanceur
     dispositif: Texte
@@ -171,15 +184,21 @@ class Creation(_Requete):
 
 
 class Entree(_Requete):
+    ROUTE: ClassVar[Route] = Route("POST", "/dossiers/{id_agora}/entree")
+
     date_entree: date
 
 
 class Sortie(_Requete):
+    ROUTE: ClassVar[Route] = Route("POST", "/dossiers/{id_agora}/sortie")
+
     date_sortie: date
     motif_sortie: MotifSortie
 
 
 class Solde(_Requete):
+    ROUTE: ClassVar[Route] = Route("POST", "/dossiers/{id_agora}/solde")
+
     date_solde: date
     heures_realisees_centre: Heures
     heures_realisees_entreprise: Heures
@@ -189,12 +208,16 @@ class Solde(_Requete):
 
 
 class Annulation(_Requete):
+    ROUTE: ClassVar[Route] = Route("POST", "/dossiers/{id_agora}/annulation")
+
     date_annulation: date
     motif_annulation: MotifAnnulation
 
 
 class Rectification(_SansNuls):
     """`PATCH /dossiers/{id_agora}`: only the fields given are sent."""
+
+    ROUTE: ClassVar[Route] = Route("PATCH", "/dossiers/{id_agora}")
 
     _OMIS_SI_NULS = frozenset({"titulaire", "date_entree", "date_sortie", "motif_sortie"})
 
@@ -213,6 +236,8 @@ class Rectification(_SansNuls):
 class Recherche(_SansNuls):
     """`POST /dossiers/recherche`: by `reference_financeur`, or by `nir` and `numero_session`."""
 
+    ROUTE: ClassVar[Route] = Route("POST", "/dossiers/recherche")
+
     _OMIS_SI_NULS = frozenset({"reference_financeur", "nir", "numero_session"})
 
     reference_financeur: ReferenceFinanceur | None = None
@@ -229,6 +254,8 @@ class Recherche(_SansNuls):
 
 class LigneLot(Creation, _SansNuls):
     """One line of a lot: a creation plus the stages that give the dossier its final state."""
+
+    ROUTE: ClassVar[Route] = Route("POST", "/lots")  # NDJSON, one line a dossier
 
     _OMIS_SI_NULS = frozenset({"entree", "sortie", "solde", "annulation"})
 

@@ -10,6 +10,7 @@ from agora_bridge.cli import demo, reconcile, sync, validate
 from agora_bridge.cli.callers import keys_app, orgs_app
 from agora_bridge.cli.common import debug_mode, operator_errors
 from agora_bridge.cli.db import db_app
+from agora_bridge.cli.doc_mapping import doc_mapping
 from agora_bridge.cli.import_file import import_file
 from agora_bridge.cli.ledger import ledger_app
 from agora_bridge.cli.mock_agora import mock_agora
@@ -48,3 +49,4 @@ app.command("import")(operator_errors(import_file))
 app.command()(operator_errors(serve))
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
+app.command("doc-mapping")(doc_mapping)

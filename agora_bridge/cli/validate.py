@@ -14,14 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from agora_bridge.settings import Settings
-from agora_bridge.snapshots.perimeter import Perimeter
+from agora_bridge.snapshots.perimeter import Exclusion, Perimeter
 from agora_bridge.snapshots.preflight import PreflightReport, preflight
 from agora_bridge.snapshots.validation import RULES, paris_today
 
 SHOWN_REJECTIONS = 20
 # The attribute is decided across three objects: the table says so, for whoever must fix it.
 INTERFACE_AGORA_LEVELS = "programme, else consultation, else dispositif"
-EXCLUSION_NOTES = {"INTERFACE_AGORA_NON": f" (false or set nowhere: {INTERFACE_AGORA_LEVELS})"}
+EXCLUSION_NOTES = {
+    Exclusion.INTERFACE_AGORA_NON.value: f" (false or set nowhere: {INTERFACE_AGORA_LEVELS})"
+}
 
 
 def parse_date(value: str | None) -> date | None:

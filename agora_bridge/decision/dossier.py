@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
+from agora_bridge.snapshots.codes import Motif
 from agora_bridge.snapshots.model import (
     MotifAnnulation,
     MotifSortie,
@@ -123,23 +124,57 @@ class Rectifier:
 Operation = Creer | Entrer | Sortir | Solder | Annuler | Rectifier
 
 
+class CodeAgora(Motif):
+    """AGORA's error codes for the refusals its model makes (`agora-v2.md`)."""
+
+    FORMAT_INVALIDE = "FORMAT_INVALIDE", "Une rectification (PATCH) qui ne change aucun champ."
+    DATE_FUTURE = "DATE_FUTURE", "Une date envoyée est postérieure au jour (Europe/Paris)."
+    DATE_INCOHERENTE = (
+        "DATE_INCOHERENTE",
+        "Session qui finit avant de commencer ; entrée hors des dates de la session fixées à la"
+        " création ; sortie avant l'entrée ; solde avant la sortie ; annulation avant la"
+        " validation.",
+    )
+    DOSSIER_EXISTANT = "DOSSIER_EXISTANT", "Création d'un dossier qu'AGORA a déjà."
+    DOSSIER_INCONNU = "DOSSIER_INCONNU", "Étape ou rectification d'un dossier qu'AGORA n'a pas."
+    DOSSIER_SOLDE = "DOSSIER_SOLDE", "Rectification d'un dossier soldé."
+    TRANSITION_INVALIDE = (
+        "TRANSITION_INVALIDE",
+        "Étape hors de VALIDE → ENTRE → SORTI → SOLDE ou VALIDE|ENTRE → ANNULE ; champ"
+        " rectifié dans un état qui ne le permet pas ; rectification d'un dossier annulé.",
+    )
+    SORTIE_APRES_FIN_SESSION = (
+        "SORTIE_APRES_FIN_SESSION",
+        "Sortie après la fin de session fixée à la création (une session déplacée depuis).",
+    )
+    COUT_INCOHERENT = (
+        "COUT_INCOHERENT",
+        "Taux de réalisation ou coût pédagogique différent du calcul d'AGORA sur la durée de"
+        " session fixée à la création.",
+    )
+    TRANSITION_DEJA_APPLIQUEE = (
+        "TRANSITION_DEJA_APPLIQUEE",
+        "Le dossier est déjà dans l'état visé (409).",
+    )
+
+
 class Refus(Exception):
     """AGORA would refuse the operation; `code` is AGORA's error code."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+    def __init__(self, code: CodeAgora) -> None:
+        super().__init__(code.value)
+        self.code = code.value
 
 
 # The forward transitions: operation → (state it applies to, state it leads to).
-_TRANSITIONS: dict[type[Operation], tuple[frozenset[Statut], Statut]] = {
+TRANSITIONS: dict[type[Operation], tuple[frozenset[Statut], Statut]] = {
     Entrer: (frozenset({Statut.VALIDE}), Statut.ENTRE),
     Sortir: (frozenset({Statut.ENTRE}), Statut.SORTI),
     Solder: (frozenset({Statut.SORTI}), Statut.SOLDE),
     Annuler: (frozenset({Statut.VALIDE, Statut.ENTRE}), Statut.ANNULE),
 }
 # PATCH: the states in which each field of a rectification may change.
-_RECTIFIABLE: dict[str, frozenset[Statut]] = {
+RECTIFIABLE: dict[str, frozenset[Statut]] = {
     "titulaire": frozenset({Statut.VALIDE, Statut.ENTRE, Statut.SORTI}),
     "date_entree": frozenset({Statut.ENTRE, Statut.SORTI}),
     "sortie": frozenset({Statut.SORTI}),
@@ -161,10 +196,10 @@ def apply(
     _check_body(op, today)
     if isinstance(op, Creer):
         if dossier is not None:
-            raise Refus("DOSSIER_EXISTANT")
+            raise Refus(CodeAgora.DOSSIER_EXISTANT)
         return AgoraDossier(Statut.VALIDE, op.titulaire, op.fige)
     if dossier is None:
-        raise Refus("DOSSIER_INCONNU")
+        raise Refus(CodeAgora.DOSSIER_INCONNU)
     if isinstance(op, Rectifier):
         return _rectify(dossier, op)
     return _transition(dossier, op)
@@ -173,11 +208,11 @@ def apply(
 def _check_body(op: Operation, today: date | None) -> None:
     """What AGORA judges before it looks the dossier up."""
     if isinstance(op, Rectifier) and op == Rectifier():
-        raise Refus("FORMAT_INVALIDE")  # a PATCH changes at least one field
+        raise Refus(CodeAgora.FORMAT_INVALIDE)  # a PATCH changes at least one field
     if today is not None and any(day > today for day in _dates_sent(op)):
-        raise Refus("DATE_FUTURE")
+        raise Refus(CodeAgora.DATE_FUTURE)
     if isinstance(op, Creer) and op.fige.session_debut > op.fige.session_fin:
-        raise Refus("DATE_INCOHERENTE")
+        raise Refus(CodeAgora.DATE_INCOHERENTE)
 
 
 def _dates_sent(op: Operation) -> tuple[date, ...]:
@@ -198,14 +233,14 @@ def _dates_sent(op: Operation) -> tuple[date, ...]:
 
 
 def _transition(dossier: AgoraDossier, op: Entrer | Sortir | Solder | Annuler) -> AgoraDossier:
-    sources, target = _TRANSITIONS[type(op)]
+    sources, target = TRANSITIONS[type(op)]
     if dossier.statut is not target and dossier.statut not in sources:
-        raise Refus("TRANSITION_INVALIDE")
+        raise Refus(CodeAgora.TRANSITION_INVALIDE)
     # In the target state already, the step is still judged against the dossier, as AGORA
     # does: a repeat with dates it would refuse is refused, not "already applied".
     _check_step(dossier, op)
     if dossier.statut is target:
-        raise Refus("TRANSITION_DEJA_APPLIQUEE")
+        raise Refus(CodeAgora.TRANSITION_DEJA_APPLIQUEE)
     match op:
         case Entrer(date_entree=day):
             return replace(dossier, statut=target, date_entree=day)
@@ -229,38 +264,38 @@ def _check_step(dossier: AgoraDossier, op: Entrer | Sortir | Solder | Annuler) -
             _check_settlement(dossier, solde)
         case Annuler(annulation=annulation):
             if annulation.date < fige.date_validation:
-                raise Refus("DATE_INCOHERENTE")
+                raise Refus(CodeAgora.DATE_INCOHERENTE)
 
 
 def _check_entry(fige: Fige, day: date) -> None:
     if not fige.session_debut <= day <= fige.session_fin:
-        raise Refus("DATE_INCOHERENTE")
+        raise Refus(CodeAgora.DATE_INCOHERENTE)
 
 
 def _check_exit(fige: Fige, date_entree: date | None, day: date) -> None:
     if day > fige.session_fin:
-        raise Refus("SORTIE_APRES_FIN_SESSION")
+        raise Refus(CodeAgora.SORTIE_APRES_FIN_SESSION)
     if date_entree is not None and day < date_entree:
-        raise Refus("DATE_INCOHERENTE")
+        raise Refus(CodeAgora.DATE_INCOHERENTE)
 
 
 def _check_settlement(dossier: AgoraDossier, solde: SoldeAgora) -> None:
     if dossier.sortie is not None and solde.date < dossier.sortie.date:
-        raise Refus("DATE_INCOHERENTE")
+        raise Refus(CodeAgora.DATE_INCOHERENTE)
     centre = solde.heures_realisees_centre
     done = centre + solde.heures_realisees_entreprise
     if solde.taux_realisation != taux_realisation(done, dossier.fige.duree_heures):
-        raise Refus("COUT_INCOHERENT")
+        raise Refus(CodeAgora.COUT_INCOHERENT)
     if solde.cout_pedagogique_cents != cout_pedagogique_cents(centre, solde.taux_horaire_cents):
-        raise Refus("COUT_INCOHERENT")
+        raise Refus(CodeAgora.COUT_INCOHERENT)
 
 
 def _rectify(dossier: AgoraDossier, op: Rectifier) -> AgoraDossier:
     if dossier.statut is Statut.SOLDE:
-        raise Refus("DOSSIER_SOLDE")
-    changes = {name: getattr(op, name) for name in _RECTIFIABLE if getattr(op, name) is not None}
-    if any(dossier.statut not in _RECTIFIABLE[name] for name in changes):
-        raise Refus("TRANSITION_INVALIDE")
+        raise Refus(CodeAgora.DOSSIER_SOLDE)
+    changes = {name: getattr(op, name) for name in RECTIFIABLE if getattr(op, name) is not None}
+    if any(dossier.statut not in RECTIFIABLE[name] for name in changes):
+        raise Refus(CodeAgora.TRANSITION_INVALIDE)
     # The date rules re-checked on what the PATCH changes, with the dossier's other dates.
     if op.date_entree is not None:
         _check_entry(dossier.fige, op.date_entree)

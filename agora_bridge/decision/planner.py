@@ -10,8 +10,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import date
 
 from agora_bridge.decision.dossier import (
+    RECTIFIABLE,
     AgoraDossier,
-    AnnulationAgora,
     Annuler,
     Creer,
     Entrer,
@@ -19,30 +19,76 @@ from agora_bridge.decision.dossier import (
     Operation,
     Rectifier,
     Refus,
-    SoldeAgora,
     Solder,
-    SortieAgora,
     Sortir,
-    Titulaire,
     apply,
 )
+from agora_bridge.decision.projection import project
+from agora_bridge.snapshots.codes import Motif
 from agora_bridge.snapshots.model import Snapshot, Statut
-from agora_bridge.snapshots.nir import nir_for_agora
-from agora_bridge.snapshots.normalise import agora_name, level_2019
-from agora_bridge.snapshots.settlement import reglement
 
-# Why a snapshot cannot go to AGORA as it is (held, visible in the ops status).
-RETOUR_ARRIERE = "RETOUR_ARRIERE"  # a step AGORA already has is undone
-ANNULATION_APRES_SORTIE = "ANNULATION_APRES_SORTIE"
-MODIFICATION_APRES_SOLDE = "MODIFICATION_APRES_SOLDE"  # AGORA refuses changes once settled
-MODIFICATION_APRES_ANNULATION = "MODIFICATION_APRES_ANNULATION"
-# A planned operation AGORA's model refuses, typically because AGORA judges it against a
-# field fixed at creation that the snapshot has since changed (a session moved later: the
-# exit falls after the end AGORA holds). The reason is this prefix and AGORA's code, e.g.
-# REFUS_PREVU_SORTIE_APRES_FIN_SESSION, so that the ops status says what AGORA would answer.
-REFUS_PREVU = "REFUS_PREVU_"
+# `project` is re-exported: the planner's callers (and a migration) project through it.
+__all__ = [
+    "ANNULATION_APRES_SORTIE",
+    "ETAPES",
+    "MODIFICATION_APRES_ANNULATION",
+    "MODIFICATION_APRES_SOLDE",
+    "REFUS_PREVU",
+    "RETOUR_ARRIERE",
+    "Plan",
+    "Retenue",
+    "path",
+    "plan",
+    "project",
+]
+
+
+class Retenue(Motif):
+    """Why a snapshot cannot go to AGORA as it is (held, visible in the ops status)."""
+
+    RETOUR_ARRIERE = (
+        "RETOUR_ARRIERE",
+        "L'instantané défait une étape qu'AGORA a déjà (un dossier SOLDE revenu à ENTRE).",
+    )
+    ANNULATION_APRES_SORTIE = (
+        "ANNULATION_APRES_SORTIE",
+        "Annulation d'un dossier sorti ou soldé : AGORA n'annule que depuis VALIDE ou ENTRE.",
+    )
+    MODIFICATION_APRES_SOLDE = (
+        "MODIFICATION_APRES_SOLDE",
+        "Donnée changée sur un dossier qu'AGORA a soldé : AGORA n'accepte plus de correction.",
+    )
+    MODIFICATION_APRES_ANNULATION = (
+        "MODIFICATION_APRES_ANNULATION",
+        "Donnée ou état changé sur un dossier qu'AGORA a annulé.",
+    )
+    # A planned operation AGORA's model refuses, typically because AGORA judges it against a
+    # field fixed at creation that the snapshot has since changed (a session moved later: the
+    # exit falls after the end AGORA holds). The reason is this prefix and AGORA's code, e.g.
+    # REFUS_PREVU_SORTIE_APRES_FIN_SESSION, so that the ops status says what AGORA would answer.
+    REFUS_PREVU = (
+        "REFUS_PREVU_",
+        "Suivi du code qu'AGORA répondrait : une opération prévue serait refusée par les règles"
+        " d'AGORA, vérifiées avant l'envoi depuis l'état acquitté (souvent parce qu'un champ"
+        " fixé à la création a changé depuis).",
+    )
+
+
+RETOUR_ARRIERE = Retenue.RETOUR_ARRIERE.value
+ANNULATION_APRES_SORTIE = Retenue.ANNULATION_APRES_SORTIE.value
+MODIFICATION_APRES_SOLDE = Retenue.MODIFICATION_APRES_SOLDE.value
+MODIFICATION_APRES_ANNULATION = Retenue.MODIFICATION_APRES_ANNULATION.value
+REFUS_PREVU = Retenue.REFUS_PREVU.value
 
 _FORWARD = (Statut.VALIDE, Statut.ENTRE, Statut.SORTI, Statut.SOLDE)
+# The step that brings AGORA into each state after creation, and the target's field that
+# carries its data.
+ETAPES: dict[Statut, tuple[type[Entrer | Sortir | Solder | Annuler], str]] = {
+    Statut.ENTRE: (Entrer, "date_entree"),
+    Statut.SORTI: (Sortir, "sortie"),
+    Statut.SOLDE: (Solder, "solde"),
+    Statut.ANNULE: (Annuler, "annulation"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,70 +144,6 @@ def _propose(acknowledged: AgoraDossier | None, snapshot: Snapshot) -> Plan:
     )
 
 
-def project(s: Snapshot) -> AgoraDossier:
-    """The dossier AGORA should hold for this snapshot (its NIR must be valid)."""
-    if s.stagiaire.nir is None:
-        raise ValueError("only a snapshot with a valid NIR has an AGORA projection")
-    return AgoraDossier(
-        statut=s.statut,
-        titulaire=_titulaire(s),
-        fige=_fige(s),
-        date_entree=s.date_entree,
-        sortie=SortieAgora(s.sortie.date, s.sortie.motif) if s.sortie else None,
-        solde=_solde(s),
-        annulation=AnnulationAgora(s.annulation.date, s.annulation.motif) if s.annulation else None,
-    )
-
-
-def _titulaire(s: Snapshot) -> Titulaire:
-    p = s.stagiaire
-    assert p.nir is not None  # checked by project()
-    return Titulaire(
-        nir=nir_for_agora(p.nir),
-        nom_naissance=agora_name(p.nom_naissance),
-        prenom=agora_name(p.prenom),
-        date_naissance=p.date_naissance,
-        sexe=p.sexe,
-    )
-
-
-def _fige(s: Snapshot) -> Fige:
-    certification = s.action.certification
-    return Fige(
-        reference_financeur=s.id_dossier,
-        dispositif=s.programme.dispositif,
-        niveau_entree=level_2019(s.stagiaire.niveau_entree),
-        siret=s.organisme.siret,
-        action_numero=s.action.numero,
-        formacode=s.action.formacode,
-        certification=(certification.type, certification.code) if certification else None,
-        session_numero=s.session.numero,
-        session_debut=s.session.date_debut,
-        session_fin=s.session.date_fin,
-        duree_heures=s.session.duree_heures,
-        date_validation=s.date_validation,
-    )
-
-
-def _solde(s: Snapshot) -> SoldeAgora | None:
-    if s.solde is None:
-        return None
-    rules = reglement(
-        heures_centre=s.solde.heures_realisees_centre,
-        heures_entreprise=s.solde.heures_realisees_entreprise,
-        duree_heures=s.session.duree_heures,
-        taux_horaire_cents=s.taux_horaire_cents,
-    )
-    return SoldeAgora(
-        date=s.solde.date,
-        heures_realisees_centre=s.solde.heures_realisees_centre,
-        heures_realisees_entreprise=s.solde.heures_realisees_entreprise,
-        taux_realisation=rules.taux_realisation,
-        taux_horaire_cents=s.taux_horaire_cents,
-        cout_pedagogique_cents=rules.cout_pedagogique_cents,
-    )
-
-
 def path(target: AgoraDossier) -> tuple[Statut, ...]:
     """The states AGORA goes through from creation to the target's."""
     if target.statut is Statut.ANNULE:
@@ -187,13 +169,14 @@ def _impossible(acknowledged: AgoraDossier, target: AgoraDossier) -> str | None:
 
 
 def _rectifications(acknowledged: AgoraDossier, target: AgoraDossier) -> tuple[Rectifier, ...]:
-    """Corrections of what AGORA already has, sent before any further step."""
+    """Corrections of what AGORA already has (each rectifiable field it holds that changed),
+    sent before any further step."""
     fix = Rectifier(
-        titulaire=target.titulaire if target.titulaire != acknowledged.titulaire else None,
-        date_entree=target.date_entree
-        if acknowledged.date_entree not in (None, target.date_entree)
-        else None,
-        sortie=target.sortie if acknowledged.sortie not in (None, target.sortie) else None,
+        **{
+            name: getattr(target, name)
+            for name in RECTIFIABLE
+            if getattr(acknowledged, name) not in (None, getattr(target, name))
+        }
     )
     return () if fix == Rectifier() else (fix,)
 
@@ -204,16 +187,11 @@ def _forward(current: Statut, target: AgoraDossier) -> tuple[Operation, ...]:
 
 
 def _step(statut: Statut, target: AgoraDossier) -> Operation:
-    match statut:
-        case Statut.ENTRE if target.date_entree is not None:
-            return Entrer(target.date_entree)
-        case Statut.SORTI if target.sortie is not None:
-            return Sortir(target.sortie)
-        case Statut.SOLDE if target.solde is not None:
-            return Solder(target.solde)
-        case Statut.ANNULE if target.annulation is not None:
-            return Annuler(target.annulation)
-    raise ValueError(f"a valid snapshot in {target.statut} carries the data of {statut}")
+    operation, data = ETAPES.get(statut, (None, ""))
+    value = getattr(target, data, None)
+    if operation is None or value is None:
+        raise ValueError(f"a valid snapshot in {target.statut} carries the data of {statut}")
+    return operation(value)
 
 
 def _changed_fixed_fields(before: Fige, after: Fige) -> tuple[str, ...]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from enum import StrEnum
+
+from agora_bridge.snapshots.codes import Motif
 
 # 13-character body: sex, year, month, department (digits or 2A/2B), commune, order.
 _BODY = re.compile(
@@ -42,10 +43,20 @@ _SEPARATORS = str.maketrans("", "", WHITE_SPACE + "." + DASHES)
 _MALE_FIRST_DIGITS = frozenset("137")
 
 
-class NirVerdict(StrEnum):
-    VALIDE = "VALIDE"
-    NIR_ABSENT = "NIR_ABSENT"
-    NIR_INVALIDE = "NIR_INVALIDE"
+class NirVerdict(Motif):
+    """The NIR's verdict; the two others than `VALIDE` hold the dossier (`perimeter.classify`)."""
+
+    VALIDE = "VALIDE", "NIR valide : le dossier peut être envoyé."
+    NIR_ABSENT = (
+        "NIR_ABSENT",
+        "Le stagiaire n'a pas de NIR (champ nul ou vide) : le dossier attend une version qui en"
+        " porte un.",
+    )
+    NIR_INVALIDE = (
+        "NIR_INVALIDE",
+        "Le NIR enfreint une règle de structure, de clé ou d'accord avec le sexe et la date de"
+        " naissance : le dossier attend une version qui le corrige.",
+    )
 
 
 def normalise_nir(raw: str) -> str:

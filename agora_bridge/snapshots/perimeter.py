@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from agora_bridge.snapshots.codes import Motif
 from agora_bridge.snapshots.model import Categorie, Programme, Snapshot
 from agora_bridge.snapshots.nir import NirVerdict, check_nir
 
@@ -19,9 +20,31 @@ class Classement(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Classification:
     classement: Classement
-    # The counted reason: `CATEGORIE_<X>`, `INTERFACE_AGORA_NON`, `AVANT_REPRISE`,
-    # `NIR_ABSENT`, `NIR_INVALIDE`; None when sendable.
+    # The counted reason: an `Exclusion` (`CATEGORIE_<X>`, `INTERFACE_AGORA_NON`,
+    # `AVANT_REPRISE`) or a `NirVerdict` (`NIR_ABSENT`, `NIR_INVALIDE`); None when sendable.
     motif: str | None = None
+
+
+class Exclusion(Motif):
+    """Why a dossier stays out of AGORA, in the order `exclusion_reason` tries them."""
+
+    CATEGORIE = (
+        "CATEGORIE_",
+        "Suivi de la catégorie du programme (CATEGORIE_VAE…) : une catégorie exclue du périmètre"
+        " (configuration PERIMETRE__CATEGORIES_EXCLUES). Exclue même quand l'attribut"
+        " « Interface AGORA » est vrai, ce qui est compté comme une incohérence.",
+    )
+    INTERFACE_AGORA_NON = (
+        "INTERFACE_AGORA_NON",
+        "L'attribut « Interface AGORA » décidé est faux : celui du programme, sinon de la"
+        " consultation, sinon du dispositif ; renseigné nulle part, il est faux.",
+    )
+    AVANT_REPRISE = (
+        "AVANT_REPRISE",
+        "Reprise d'antériorité seulement : la date d'entrée (date_entree, sinon"
+        " session.date_debut) précède la date de coupure (BACKFILL__SINCE, par défaut"
+        " 2017-01-01).",
+    )
 
 
 SENDABLE = Classification(Classement.ENVOYABLE)
@@ -47,11 +70,11 @@ def exclusion_reason(snapshot: Snapshot, perimeter: Perimeter, *, since: date | 
     """The first applicable exclusion, in the order the reports count them."""
     programme = snapshot.programme
     if programme.categorie in perimeter.categories_exclues:
-        return f"CATEGORIE_{programme.categorie.value}"
+        return Exclusion.CATEGORIE.value + programme.categorie.value
     if not interface_agora(programme):
-        return "INTERFACE_AGORA_NON"
+        return Exclusion.INTERFACE_AGORA_NON.value
     if since is not None and snapshot.entry_date < since:
-        return "AVANT_REPRISE"
+        return Exclusion.AVANT_REPRISE.value
     return None
 
 
