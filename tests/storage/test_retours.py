@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.event import listen
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agora_bridge.ledger.store import append
 from agora_bridge.storage.db import make_engine, make_sessionmaker, upgrade
 from agora_bridge.storage.models import Retour
 from agora_bridge.storage.retours import (
@@ -26,6 +28,7 @@ from agora_bridge.storage.retours import (
     record,
 )
 from tests.conftest import throwaway_pg_database
+from tests.ledger.test_chain import entry
 from tests.storage.builders import NIR
 
 LE = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -250,5 +253,29 @@ async def test_a_follower_sees_every_event_once_while_writers_commit_concurrentl
                 table = [s.id for s in await read_after(session, 0, 10_000)]
             assert len(table) == 8 * 12 * 3
             assert seen == table
+        finally:
+            await engine.dispose()
+
+
+async def test_the_ledger_s_lock_is_taken_once_a_transaction() -> None:
+    """Ingest and the recorder append to the ledger, then record events: one lock statement
+    each time, and a new transaction takes it again."""
+    async with throwaway_pg_database() as url:
+        engine = make_engine(url)
+        await upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        statements: list[str] = []
+
+        def seen(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        listen(engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            for _ in range(2):
+                async with sessions() as session, session.begin():
+                    await append(session, [entry(1)])
+                    await record(session, [event(Evenement.RETENU)])
+                    await record(session, [event(Evenement.RETENU, "PDL-2")])
+            assert sum("pg_advisory_xact_lock" in s for s in statements) == 2
         finally:
             await engine.dispose()
