@@ -90,7 +90,7 @@ class StatutDossier(BaseModel):
 @router.get(
     "/dossiers/{id_dossier:path}",
     response_model=StatutDossier,
-    responses=problem_responses(401, 403, 404, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def dossier_status(id_dossier: str, state: State, _caller: RegionSi) -> StatutDossier:
     """What the bridge knows of one dossier: no NIR, no name, no birth date."""
