@@ -23,6 +23,7 @@ from agora_bridge.api.state import BridgeState, bridge_state
 from agora_bridge.storage import retours, suivi
 from agora_bridge.storage.callers import Caller, Role
 from agora_bridge.storage.db import reading
+from agora_bridge.storage.models import EtatAgora
 from agora_bridge.storage.retours import InvalidCursor, Stored
 from agora_bridge.storage.suivi import Situation, Suivi
 
@@ -115,15 +116,15 @@ def _status(id_dossier: str, found: Suivi) -> StatutDossier:
         classement=found.classement,
         motif=found.motif,
         id_agora=etat.id_agora if etat else None,
-        etat_agora=EtatAcquitte(
-            statut=str(etat.acquitte.get("statut")),
-            acquitte_le=etat.acquitte_at,
-            dossier=etat.acquitte,
-        )
-        if etat
-        else None,
+        etat_agora=_acquitte(etat) if etat else None,
         livraison=_travail(found),
     )
+
+
+def _acquitte(etat: EtatAgora) -> EtatAcquitte:
+    # `acquitte` is AGORA's dossier without its titulaire (a digest stands for it).
+    statut = str(etat.acquitte.get("statut"))
+    return EtatAcquitte(statut=statut, acquitte_le=etat.acquitte_at, dossier=etat.acquitte)
 
 
 def _travail(found: Suivi) -> Travail | None:

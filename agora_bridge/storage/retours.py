@@ -118,23 +118,27 @@ async def _with_resumptions(session: AsyncSession, events: Sequence[Event]) -> l
     out: list[Event] = []
     for event in events:
         before = last.get(event.id_dossier)
-        if event.evenement in _SUCCESS and before is not None and before.evenement in _BLOCKING:
-            out.append(replace(event, evenement=Evenement.REPRIS, code=before.code, message=None))
+        if event.evenement in _SUCCESS and before is not None and before[0] in _BLOCKING:
+            out.append(replace(event, evenement=Evenement.REPRIS, code=before[1], message=None))
         out.append(event)
-        last[event.id_dossier] = event
+        last[event.id_dossier] = (event.evenement, event.code)
     return out
 
 
-async def _last_events(session: AsyncSession, ids: set[str]) -> dict[str, Event]:
-    """Each dossier's newest event: read under the lock, so no writer adds one meanwhile."""
+async def _last_events(session: AsyncSession, ids: set[str]) -> dict[str, tuple[str, str | None]]:
+    """Each dossier's newest event and its code: read under the lock, so no writer adds one
+    meanwhile. Core and three columns: the recorder runs this for most of its groups."""
+    table, earlier = _TABLE.c, _TABLE.alias("earlier").c
+    # Correlated: each dossier's max(id) is one probe of (id_dossier, id); an uncorrelated
+    # `id IN (SELECT max(id) … GROUP BY)` made PostgreSQL scan the whole table.
     newest = (
-        select(func.max(Retour.id))
-        .where(Retour.id_dossier.in_(sorted(ids)))
-        .group_by(Retour.id_dossier)
-        .scalar_subquery()
+        select(func.max(earlier.id)).where(earlier.id_dossier == table.id_dossier).scalar_subquery()
     )
-    rows = (await session.execute(select(Retour).where(Retour.id.in_(newest)))).scalars()
-    return {row.id_dossier: _event(row) for row in rows}
+    statement = select(table.id_dossier, table.evenement, table.code).where(
+        table.id_dossier.in_(sorted(ids)), table.id == newest
+    )
+    rows = await session.execute(statement)
+    return {id_dossier: (evenement, code) for id_dossier, evenement, code in rows}
 
 
 async def read_after(session: AsyncSession, position: int, limit: int) -> list[Stored]:
