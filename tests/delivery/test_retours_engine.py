@@ -4,8 +4,12 @@ or did apply (said once, as read back), and a fenced record (nothing written).""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.event import listen
+
+from agora_bridge.delivery.claims import claim_due
 from agora_bridge.delivery.recorder import Record, Recorder
 from agora_bridge.storage.retours import Evenement, Event, read_after
 from tests.builders import snapshot
@@ -74,3 +78,33 @@ async def test_a_fenced_record_writes_no_event(database_url: str) -> None:
             record = Record("PDL-1", "not-the-claim", {"etat": "A_JOUR"}, retours=[event])
             assert await recorder.commit(record) is None
         assert await reported(bridge) == []
+
+
+async def test_a_group_commit_inserts_its_events_in_one_statement(database_url: str) -> None:
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(*(snapshot("VALIDE", id_dossier=f"PDL-{n}") for n in range(3)))
+        now = datetime.now(UTC)
+        async with bridge.sessions() as session, session.begin():
+            claims = await claim_due(
+                session, owner="A", now=now, lease=timedelta(seconds=60), limit=3
+            )
+        statements: list[str] = []
+        listen(
+            bridge.database.sync_engine,
+            "before_cursor_execute",
+            lambda *args: statements.append(str(args[2])),
+        )
+        async with Recorder(bridge.sessions, CRYPTO, lambda: now) as recorder:
+            records = [
+                Record(
+                    claim.id_dossier,
+                    claim.token,
+                    {"etat": "A_JOUR"},
+                    retours=[Event(Evenement.RETENU, claim.id_dossier, 1, now, code="X")],
+                )
+                for claim in claims
+            ]
+            generations = await asyncio.gather(*(recorder.commit(r) for r in records))
+        assert None not in generations
+        assert sum(s.startswith("INSERT INTO retour") for s in statements) == 1
+        assert [e for e, *_ in await reported(bridge)] == ["RETENU"] * 3
