@@ -24,6 +24,7 @@ from agora_bridge.decision.planner import project
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import Classement
 from agora_bridge.storage.crypto import NirCrypto
+from agora_bridge.storage.db import reading
 from agora_bridge.storage.dossiers import snapshot_of
 from agora_bridge.storage.identity import titulaire_index
 from agora_bridge.storage.models import Dossier, EtatAgora, Livraison
@@ -66,6 +67,9 @@ class Context:
     idempotency_key: str | None
     body_digest: str | None
     searched: bool = False  # AGORA searched in this pass: a creation may follow
+    # `acknowledged` as `etat_agora` stores it (its JSON, its titulaire's digest), while it is
+    # the state loaded; None once the pass acknowledged another (`delivery/reported.py`).
+    stored: tuple[dict[str, Any], str] | None = None
 
 
 def encode(dossier: AgoraDossier) -> dict[str, Any]:
@@ -114,13 +118,6 @@ async def store(session: AsyncSession, id_dossier: str, values: dict[str, Any]) 
     await session.execute(statement)
 
 
-async def reading(session: AsyncSession) -> None:
-    """Reads outside a transaction: on SQLite every transaction takes the write lock
-    (`storage/db.py`), and a pass's reads must not queue behind the recorder's writes.
-    Each read stands alone; the generation check catches a snapshot stored in between."""
-    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-
-
 async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Context | None:
     """The pass's context; None when the work item or its snapshot is gone."""
     await reading(session)
@@ -148,6 +145,7 @@ async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Con
         acknowledged=restored(etat, snapshot, crypto) if etat else None,
         idempotency_key=item.idempotency_key,
         body_digest=item.body_digest,
+        stored=(etat.acquitte, etat.titulaire_index) if etat else None,
     )
 
 

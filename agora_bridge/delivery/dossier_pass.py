@@ -24,7 +24,7 @@ from agora_bridge.agora.errors import (
 from agora_bridge.agora.mapping import from_wire
 from agora_bridge.agora.schemas import CreationAcceptee, Dossier
 from agora_bridge.decision.dossier import AgoraDossier, Creer, Refus
-from agora_bridge.delivery import acknowledged, calls
+from agora_bridge.delivery import acknowledged, calls, reported
 from agora_bridge.delivery.acknowledged import Acquittement, Context
 from agora_bridge.delivery.breaker import Breaker
 from agora_bridge.delivery.claims import Claim
@@ -122,7 +122,9 @@ class DossierPass:
         if ctx.classement == Classement.EXCLU and ctx.id_agora is None:
             await self._item.finish(A_JOUR)
         else:
-            await self._item.hold(ctx.motif or ctx.classement)
+            # A snapshot held at classification was reported by ingest already.
+            report = ctx.classement != Classement.RETENU
+            await self._item.hold(ctx.motif or ctx.classement, report=report)
         return True
 
     # ---- Reading AGORA -------------------------------------------------------------------
@@ -166,9 +168,21 @@ class DossierPass:
     def _read_entry(self) -> Entry:
         return self._item.entry("agora.outcome", "Lire", http_status=200, code="LU")
 
-    async def _acknowledge(self, state: Acquittement, entry: Entry | None, outcome: str) -> None:
-        """AGORA's state recorded; a snapshot stored meanwhile is loaded before re-planning."""
-        generation = await self._item.acknowledged(state, entry, outcome)
+    async def _acknowledge(
+        self, state: Acquittement, entry: Entry | None, outcome: str, *, write: str | None = None
+    ) -> None:
+        """AGORA's state recorded (`write`: the operation it accepted, else it was read), with
+        what the return flow reports; a snapshot stored meanwhile is loaded before re-planning."""
+        p = self._p
+        events = reported.acknowledged(
+            self._ctx,
+            state,
+            code=write or outcome,
+            write=write is not None,
+            crypto=p.crypto,
+            now=p.clock(),
+        )
+        generation = await self._item.acknowledged(state, entry, outcome, events)
         if generation != self._ctx.generation:
             async with self._p.sessions() as session:
                 await acknowledged.reload_snapshot(session, self._ctx, self._p.crypto)
@@ -248,7 +262,7 @@ class DossierPass:
             "agora.outcome", out.name, request_id=request_id, http_status=status, code=Issue.SUCCES
         )
         self._item.defer(entry)  # even if reading AGORA's state back fails below
-        await self._acknowledge(await self._after(out, answer), None, Issue.SUCCES)
+        await self._acknowledge(await self._after(out, answer), None, Issue.SUCCES, write=out.name)
 
     async def _attempt(self, out: calls.Outgoing, request_id: str) -> str | None:
         """The attempt is durable, with the creation's key tied to its body, before it leaves;

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import case
 
 from agora_bridge.agora.errors import AgoraError, AgoraPermanentError, retry_delay
+from agora_bridge.delivery import reported
 from agora_bridge.delivery.acknowledged import Acquittement, Context
 from agora_bridge.delivery.claims import Claim
 from agora_bridge.delivery.outcomes import Issue, issue_of, parked_message
@@ -25,6 +26,7 @@ from agora_bridge.logs import get_logger
 from agora_bridge.settings import SyncSettings
 from agora_bridge.storage.livraisons import A_FAIRE, A_JOUR, PARQUE, RETENU
 from agora_bridge.storage.models import Livraison
+from agora_bridge.storage.retours import Event
 
 log = get_logger(__name__)
 
@@ -97,13 +99,18 @@ class ClaimedItem:
         }
         await self.record(values, [entry], lease_valid_at=now)
 
-    async def acknowledged(self, state: Acquittement, entry: Entry | None, outcome: str) -> int:
-        """AGORA's state after an answer; the item's generation (a newer one: reload)."""
+    async def acknowledged(
+        self, state: Acquittement, entry: Entry | None, outcome: str, events: list[Event]
+    ) -> int:
+        """AGORA's state after an answer, and what the return flow reports of it; the item's
+        generation (a newer one: reload)."""
         values: dict[str, Any] = {"verifier": False, "attempts": 0, "last_outcome": outcome}
         if self._ctx.id_agora is None:  # linked or created: the creation's key is spent
             values |= {"idempotency_key": None, "body_digest": None}
-        generation = await self.record(values, [entry] if entry else [], acquittement=state)
+        entries = [entry] if entry else []
+        generation = await self.record(values, entries, acquittement=state, retours=events)
         self._ctx.id_agora, self._ctx.acknowledged = state.id_agora, state.dossier
+        self._ctx.stored = None
         return generation
 
     async def retry_later(self, error: AgoraError, *, name: str, entry: Entry | None) -> None:
@@ -145,23 +152,36 @@ class ClaimedItem:
             parked_at=case((same, self._clock()), else_=None),
             last_outcome=f"{name}:{Issue.PARQUE.value}",
             entries=[entry],
+            # AGORA refused, whatever snapshot came meanwhile: the return flow says so.
+            retours=[reported.rejected(self._ctx, error, now=self._clock())],
         )
 
-    async def hold(self, reason: str) -> None:
+    async def hold(self, reason: str, *, report: bool = True) -> None:
+        """`report`: False for a hold the return flow reported already (ingest reports a
+        snapshot held at classification)."""
         same = Livraison.generation == self._ctx.generation
+        events = [reported.held(self._ctx, reason, now=self._clock())] if report else []
         await self.finish(
             RETENU,
             motif_retenue=case((same, reason), else_=None),
             entries=[self.entry("dossier.hold", None, code=reason)],
+            retours=events,
         )
 
-    async def finish(self, etat: str, *, entries: list[Entry] | None = None, **values: Any) -> None:
+    async def finish(
+        self,
+        etat: str,
+        *,
+        entries: list[Entry] | None = None,
+        retours: list[Event] | None = None,
+        **values: Any,
+    ) -> None:
         """A terminal state, only if no newer snapshot arrived meanwhile (else due again)."""
         same = Livraison.generation == self._ctx.generation
         if etat == A_JOUR:
             values |= {"attempts": 0, "verifier": False}
         values |= {"etat": case((same, etat), else_=A_FAIRE)}
-        await self.release(timedelta(), extra=values, entries=entries or [])
+        await self.release(timedelta(), extra=values, entries=entries or [], retours=retours)
 
     async def release(
         self,
@@ -171,6 +191,7 @@ class ClaimedItem:
         verifier: bool | None = None,
         extra: dict[str, Any] | None = None,
         entries: list[Entry] | None = None,
+        retours: list[Event] | None = None,
     ) -> None:
         """The claim ends: the item is due again after `delay` (for whoever claims it)."""
         values: dict[str, Any] = {
@@ -183,7 +204,7 @@ class ClaimedItem:
             values["last_outcome"] = outcome
         if verifier is not None:
             values["verifier"] = verifier
-        await self.record(values, entries or [])
+        await self.record(values, entries or [], retours=retours or [])
         raise Stop
 
     async def record(
@@ -193,11 +214,18 @@ class ClaimedItem:
         *,
         acquittement: Acquittement | None = None,
         lease_valid_at: datetime | None = None,
+        retours: list[Event] | None = None,
     ) -> int:
         """Commit through the recorder; `Stop` when the claim is no longer this pass's."""
         entries = [*self._unrecorded, *(entries or [])]
         record = Record(
-            self._ctx.id_dossier, self._claim.token, values, entries, acquittement, lease_valid_at
+            self._ctx.id_dossier,
+            self._claim.token,
+            values,
+            entries,
+            acquittement,
+            lease_valid_at,
+            retours or [],
         )
         generation = await self._recorder.commit(record)
         if generation is None:

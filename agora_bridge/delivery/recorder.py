@@ -4,8 +4,9 @@ together (`docs/DELIVERY.md`, "Group commit").
 A worker hands the recorder a `Record` and waits for it. The recorder writes whatever has
 arrived, in one transaction: each record's update of its work item fenced on its claim's
 token (and, for an attempt, on a lease that still has time left), its acknowledged state,
-then one ledger append for the group. A record whose fence fails is dropped alone (its
-`generation` comes back None) and its entries are not written. A group the database refuses
+then one ledger append for the group and one insert of its return-flow events
+(`storage/retours.py`). A record whose fence fails is dropped alone (its `generation` comes
+back None) and neither its entries nor its events are written. A group the database refuses
 is retried record by record, so one bad record never fails the others.
 """
 
@@ -27,8 +28,10 @@ from agora_bridge.delivery.acknowledged import Acquittement
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import append
 from agora_bridge.logs import get_logger
+from agora_bridge.storage import retours
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.models import Livraison
+from agora_bridge.storage.retours import Event
 
 log = get_logger(__name__)
 _ITEMS = cast(Table, Livraison.__table__)
@@ -46,6 +49,7 @@ class Record:
     entries: list[Entry] = field(default_factory=list)
     acquittement: Acquittement | None = None
     lease_valid_at: datetime | None = None  # an attempt: the lease must outlast the call
+    retours: list[Event] = field(default_factory=list)  # what the return flow reports
 
 
 @dataclass(slots=True)
@@ -116,13 +120,16 @@ class Recorder:
             order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
             results: list[int | None] = [None] * len(records)
             entries: list[Entry] = []
+            events: list[Event] = []
             for index in order:
                 results[index] = await self._apply(session, records[index])
             for record, generation in zip(records, results, strict=True):
                 if generation is not None:
                     entries.extend(record.entries)
+                    events.extend(record.retours)
             if entries:  # a group of records without entries needs no read of the head
                 await append(session, entries)
+            await retours.record(session, events)  # after the ledger's lock: one INSERT
             return results
 
     async def _apply(self, session: AsyncSession, record: Record) -> int | None:

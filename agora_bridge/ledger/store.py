@@ -21,13 +21,15 @@ from agora_bridge.storage.models import LedgerEntry
 # An arbitrary 64-bit constant naming the ledger's advisory lock ("AGORALDG" in ASCII).
 _LOCK_KEY = 0x41474F52414C4447
 _READ_BATCH = 5000
+# The session's info key naming the transaction that holds the lock.
+_LOCKED_IN = "ledger_locked_in"
 
 
 async def append(session: AsyncSession, entries: Sequence[Entry]) -> str:
     """Chain `entries` after the current head, in order; returns the new head's hash."""
     if not entries:
         return await head_hash(session)
-    await _serialise(session)
+    await serialise(session)
     prev = await head_hash(session)
     rows = []
     for entry in entries:
@@ -43,9 +45,17 @@ def _columns(entry: Entry) -> dict[str, object]:
     return {field.name: getattr(entry, field.name) for field in fields(entry)}
 
 
-async def _serialise(session: AsyncSession) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+async def serialise(session: AsyncSession) -> None:
+    """Take the ledger's lock for the rest of the transaction (once: a second call in the same
+    transaction costs nothing). Whatever a transaction inserts after it gets ids in commit
+    order: the return flow's events rely on it (`storage/retours.py`)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    transaction = session.sync_session.get_transaction()
+    if transaction is not None and session.info.get(_LOCKED_IN) is transaction:
+        return
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    session.info[_LOCKED_IN] = session.sync_session.get_transaction()
 
 
 async def head(session: AsyncSession) -> LedgerEntry | None:

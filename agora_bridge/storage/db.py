@@ -132,6 +132,13 @@ def refusal_cause(error: BaseException) -> str:
     return f"{name} {sqlstate}" if isinstance(sqlstate, str) else name
 
 
+async def reading(session: AsyncSession) -> None:
+    """Reads outside a transaction: on SQLite every transaction takes the write lock (see
+    `_sqlite_begin`), and a reader must not queue behind writers nor hold writers back. Each
+    statement stands alone (on SQLite's WAL, a consistent snapshot of what was committed)."""
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # Objects stay readable after commit: callers commit at the boundary, then build answers.
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -6,8 +6,9 @@ holds for a line the database refuses too, whatever the reason (a NUL that Postg
 refuses, a number beyond 64 bits...): it is rejected `REFUS_BASE` and its batch is stored.
 
 A batch is one transaction of a few statements, whatever its size: the snapshots (one
-upsert), their work items (`livraison`, one upsert: the delivery engine's queue) and one
-`snapshot.decision` ledger entry per line. So a snapshot is never stored without the work
+upsert), their work items (`livraison`, one upsert: the delivery engine's queue), one
+`snapshot.decision` ledger entry per line, and a `RETENU` event of the return flow for each
+snapshot held at classification. So a snapshot is never stored without the work
 it implies, nor acknowledged before both are durable.
 """
 
@@ -29,10 +30,12 @@ from agora_bridge.logs import get_logger
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import Classement, Classification, Perimeter, classify
 from agora_bridge.snapshots.validation import FieldError, Rejection, parse_line
+from agora_bridge.storage import retours
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.db import is_refusal, refusal_cause
 from agora_bridge.storage.dossiers import StoreOutcome, store_snapshot, store_snapshots
 from agora_bridge.storage.livraisons import reopen
+from agora_bridge.storage.retours import Evenement, Event
 
 log = get_logger(__name__)
 
@@ -243,6 +246,23 @@ async def _decided(
     ]
     entries += [_rejection(rejection, ingestion) for rejection in rejected]
     await append(session, entries)
+    await retours.record(session, [_held(item, ingestion) for item in accepted if _is_held(item)])
+
+
+def _is_held(item: _Valid) -> bool:
+    return item.classification.classement is Classement.RETENU
+
+
+def _held(item: _Valid, ingestion: Ingestion) -> Event:
+    """A snapshot held at classification (its NIR): the return flow says so at once."""
+    snapshot = item.snapshot
+    return Event(
+        Evenement.RETENU,
+        snapshot.id_dossier,
+        snapshot.version,
+        ingestion.now,
+        code=item.classification.motif,
+    )
 
 
 def _decision(item: _Valid, outcome: StoreOutcome, ingestion: Ingestion) -> Entry:

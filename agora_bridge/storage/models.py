@@ -236,3 +236,33 @@ class Reconciliation(Base):
     occupes: Mapped[int] = mapped_column(Integer)
     echecs: Mapped[dict[str, Any]] = mapped_column(Json)  # failed reads by code
     interrompu: Mapped[bool] = mapped_column(Boolean)
+
+
+class Retour(Base):
+    """The return flow (`operations.md`, "The HTTP API"): what AGORA said of each dossier, and
+    the bridge's holds, in the order they were committed (`storage/retours.py`).
+
+    Ids, versions, AGORA's codes and statuses only; AGORA's message with NIR-shaped text
+    redacted. Each row is written in the transaction of the outcome it reports, after the
+    ledger's lock: ids follow commit order, so the feed's cursor is the id.
+    """
+
+    __tablename__ = "retour"
+    __table_args__ = (
+        CheckConstraint(
+            "evenement IN ('ID_AGORA_ATTRIBUE', 'ETAT_ACQUITTE', 'REJETE', 'RETENU', 'REPRIS')",
+            name="evenement",
+        ),
+        # A dossier's last event (REPRIS follows a REJETE or RETENU), and its history.
+        Index("ix_retour_id_dossier_id", "id_dossier", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    evenement: Mapped[str] = mapped_column(String(24))
+    id_dossier: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int | None] = mapped_column(BigInteger)
+    id_agora: Mapped[str | None] = mapped_column(String(32))
+    statut: Mapped[str | None] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
