@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agora_bridge.delivery.acknowledged import reading
+from agora_bridge.storage.db import reading
 from agora_bridge.storage.models import EtatAgora, Livraison
 
 PAGE = 500
