@@ -132,13 +132,18 @@ def render(vue: Vue, *, with_nir: bool = False) -> dict[str, Any]:
         "organisme": {"siret": row.organisme_siret},
         "session": {"action_numero": row.action_numero, "session_numero": row.session_numero},
         "date_information_collective": etat["date_information_collective"],
-        "decision": etat["decision"],
+        "decision": _ordered(etat["decision"], "resultat", "motif", "commentaire"),
         "date_entree": etat["date_entree"],
-        "abandon": etat["abandon"],
-        "historique": etat["historique"],
+        "abandon": _ordered(etat["abandon"], "date", "motif", "commentaire"),
+        "historique": [_ordered(e, "statut", "le", "par") for e in etat["historique"]],
         "cree_le": row.created_at.isoformat(),
         "maj_le": etat["maj_le"],
     }
+
+
+def _ordered(data: dict[str, Any] | None, *keys: str) -> dict[str, Any] | None:
+    # PostgreSQL's jsonb keeps its own key order: a replayed 201 must be the same bytes.
+    return {key: data[key] for key in keys} if data is not None else None
 
 
 def etag(version: int) -> str:
