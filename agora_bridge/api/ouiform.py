@@ -48,14 +48,15 @@ from agora_bridge.logs import get_logger
 from agora_bridge.orientation import machine
 from agora_bridge.orientation.model import (
     Abandon,
-    Annulation,
+    AnnulationOrientation,
     Change,
     Creation,
     Decision,
     Entree,
     Positionnement,
-    Statut,
+    StatutOrientation,
 )
+from agora_bridge.snapshots.model import Timestamp
 from agora_bridge.snapshots.validation import FieldError, paris_today
 from agora_bridge.storage import orientations as store
 from agora_bridge.storage.callers import Caller, Role
@@ -71,13 +72,15 @@ ANY_ROLE = require_roles(*Role)
 CREATORS = require_roles(Role.ORGANISME, Role.PRESCRIPTEUR)
 State = Annotated[BridgeState, Depends(bridge_state)]
 Limit = Annotated[int, Query(ge=1, le=500, description="1 to 500")]
-Since = Annotated[datetime | None, Query(description="ISO 8601; without an offset, UTC is assumed")]
+Since = Annotated[Timestamp | None, Query(description="ISO 8601, with an offset")]
 Cursor = Annotated[str | None, Query(max_length=200, description="A `next_cursor` received")]
 
 
 def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+    content = {"application/json": {"schema": ref}}
+    # A cancellation carries nothing: its body may be left out.
+    return {"requestBody": {"required": model is not AnnulationOrientation, "content": content}}
 
 
 def _parsed(model: type[M], raw: bytes) -> M:
@@ -190,7 +193,7 @@ async def list_orientations(
     *,
     state: State,
     caller: Annotated[Caller, Depends(ANY_ROLE)],
-    statut: Statut | None = None,
+    statut: StatutOrientation | None = None,
     session_numero: Annotated[str | None, Query(max_length=100)] = None,
     modifie_depuis: Since = None,
     limit: Limit = 50,
@@ -200,7 +203,7 @@ async def list_orientations(
     keeps the order it started with: an orientation changed meanwhile is neither repeated
     nor skipped (one created meanwhile shows in the next listing)."""
     position = decode_cursor(cursor, "h", "p") if cursor else None
-    filtres = store.Filtres(statut, session_numero, _aware(modifie_depuis))
+    filtres = store.Filtres(statut, session_numero, modifie_depuis)
 
     async def page(session: AsyncSession) -> tuple[list[store.Vue], int]:
         high = position["h"] if position else await store.high_water(session)
@@ -214,12 +217,6 @@ async def list_orientations(
     vues, high = await _unit_of_work(state, page)
     following = encode_cursor(h=high, p=vues[limit - 1].seq) if len(vues) > limit else None
     return JSONResponse({"items": [render(v) for v in vues[:limit]], "next_cursor": following})
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.utcoffset() is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @router.get(
@@ -288,7 +285,7 @@ _TRANSITIONS: dict[str, tuple[type[Change], frozenset[Role], str]] = {
     "decision": (Decision, frozenset({Role.ORGANISME}), "→ RETENUE, NON_RETENUE or ABSENTE_IC"),
     "entree": (Entree, frozenset({Role.ORGANISME}), "→ ENTREE"),
     "abandon": (Abandon, frozenset({Role.ORGANISME, Role.PRESCRIPTEUR}), "→ ABANDON"),
-    "annulation": (Annulation, frozenset({Role.PRESCRIPTEUR}), "→ ANNULEE"),
+    "annulation": (AnnulationOrientation, frozenset({Role.PRESCRIPTEUR}), "→ ANNULEE"),
 }
 
 for _name, (_change, _roles, _summary) in _TRANSITIONS.items():
@@ -322,7 +319,7 @@ async def region_feed(
 
     async def page(session: AsyncSession) -> list[store.Vue]:
         return await store.feed(
-            session, after=after, since=_aware(modifie_depuis), limit=limit, crypto=state.crypto
+            session, after=after, since=modifie_depuis, limit=limit, crypto=state.crypto
         )
 
     vues = await _unit_of_work(state, page)
@@ -340,8 +337,9 @@ def complete_openapi(schema: dict[str, Any]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for model in _BODIES:
         body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(body.pop("$defs", {}))
-        components[model.__name__] = body
+        for name, part in {**body.pop("$defs", {}), model.__name__: body}.items():
+            if components.setdefault(name, part) != part:
+                raise RuntimeError(f"two schemas named {name} in the OpenAPI document")
     creation = schema["paths"]["/ouiform/v1/orientations"]["post"]
     for parameter in creation.get("parameters", []):
         if parameter["name"] == IDEMPOTENCY_KEY:

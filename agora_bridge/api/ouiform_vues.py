@@ -16,7 +16,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agora_bridge.api.problems import PROBLEM_JSON, Invalid, Problem
-from agora_bridge.orientation.model import MotifAbandon, MotifNonRetenue, ResultatDecision, Statut
+from agora_bridge.orientation.model import (
+    MotifAbandon,
+    MotifNonRetenue,
+    ResultatDecision,
+    StatutOrientation,
+)
 from agora_bridge.storage.orientations import Vue
 
 
@@ -60,14 +65,14 @@ class AbandonVue(BaseModel):
 
 
 class EtapeVue(BaseModel):
-    statut: Statut
+    statut: StatutOrientation
     le: datetime
     par: str = Field(description="The role that made the change")
 
 
 class OrientationVue(BaseModel):
     id: str
-    statut: Statut
+    statut: StatutOrientation
     version: int
     candidat: CandidatVue
     prescripteur: PrescripteurVue | None
@@ -151,9 +156,10 @@ def etag(version: int) -> str:
 
 
 def if_match_allows(header: str, version: int) -> bool:
-    """`If-Match: "<version>"` (or a list, or `*`); weak tags compare like strong ones."""
+    """`If-Match: "<version>"` (or a list, or `*`); weak tags compare like strong ones. An
+    empty header names no version: no precondition."""
     tags = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]
-    return "*" in tags or str(version) in tags
+    return "*" in tags or str(version) in tags or not header.strip()
 
 
 def encode_cursor(**position: int) -> str:

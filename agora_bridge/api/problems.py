@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from agora_bridge.logs import get_logger
+from agora_bridge.serving import allowed_methods
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:agora-bridge:problem:"
@@ -213,6 +214,9 @@ def internal_error(request: Request | None) -> Response:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 405:
+        allow = ", ".join(allowed_methods(request.app.router.routes, request.scope))
+        error = StarletteHTTPException(405, error.detail, headers={"Allow": allow})
     return render(request, error)
 
 

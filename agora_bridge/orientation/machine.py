@@ -14,7 +14,7 @@ from typing import Any
 
 from agora_bridge.orientation.model import (
     Abandon,
-    Annulation,
+    AnnulationOrientation,
     Change,
     Creation,
     Decision,
@@ -22,19 +22,21 @@ from agora_bridge.orientation.model import (
     Etape,
     Etat,
     Positionnement,
-    Statut,
+    StatutOrientation,
 )
 from agora_bridge.snapshots.nir import NirVerdict, check_nir
 from agora_bridge.snapshots.validation import FieldError
 
 # The states each change leaves from.
-_EN_COURS = frozenset({Statut.PRESCRITE, Statut.POSITIONNEE, Statut.RETENUE})
-SOURCES: dict[type[Change], frozenset[Statut]] = {
-    Positionnement: frozenset({Statut.PRESCRITE}),
-    Decision: frozenset({Statut.POSITIONNEE}),
-    Entree: frozenset({Statut.RETENUE}),
+_EN_COURS = frozenset(
+    {StatutOrientation.PRESCRITE, StatutOrientation.POSITIONNEE, StatutOrientation.RETENUE}
+)
+SOURCES: dict[type[Change], frozenset[StatutOrientation]] = {
+    Positionnement: frozenset({StatutOrientation.PRESCRITE}),
+    Decision: frozenset({StatutOrientation.POSITIONNEE}),
+    Entree: frozenset({StatutOrientation.RETENUE}),
     Abandon: _EN_COURS,
-    Annulation: _EN_COURS,
+    AnnulationOrientation: _EN_COURS,
 }
 
 
@@ -81,14 +83,14 @@ def _decision_errors(decision: Decision) -> Iterator[FieldError]:
         yield FieldError("motif", "MOTIF_INTERDIT")
 
 
-def target(change: Change) -> Statut:
+def target(change: Change) -> StatutOrientation:
     if isinstance(change, Decision):
-        return Statut(change.resultat)
+        return StatutOrientation(change.resultat)
     return {
-        Positionnement: Statut.POSITIONNEE,
-        Entree: Statut.ENTREE,
-        Abandon: Statut.ABANDON,
-        Annulation: Statut.ANNULEE,
+        Positionnement: StatutOrientation.POSITIONNEE,
+        Entree: StatutOrientation.ENTREE,
+        Abandon: StatutOrientation.ABANDON,
+        AnnulationOrientation: StatutOrientation.ANNULEE,
     }[type(change)]
 
 
@@ -120,4 +122,8 @@ def _fields(change: Change) -> dict[str, Any]:
 
 
 def created(*, le: datetime, par: str) -> Etat:
-    return Etat(statut=Statut.PRESCRITE, version=1, historique=(Etape(Statut.PRESCRITE, le, par),))
+    return Etat(
+        statut=StatutOrientation.PRESCRITE,
+        version=1,
+        historique=(Etape(StatutOrientation.PRESCRITE, le, par),),
+    )

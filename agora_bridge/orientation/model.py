@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agora_bridge.snapshots.model import NO_CONTROL_PATTERN, Code, Day, Name, Siret
 
 
-class Statut(StrEnum):
+class StatutOrientation(StrEnum):
     PRESCRITE = "PRESCRITE"
     POSITIONNEE = "POSITIONNEE"
     RETENUE = "RETENUE"
@@ -102,18 +102,18 @@ class Abandon(_Body):
     commentaire: Commentaire | None = None
 
 
-class Annulation(_Body):
+class AnnulationOrientation(_Body):
     """No field: the prescriber cancels."""
 
 
-Change = Positionnement | Decision | Entree | Abandon | Annulation
+Change = Positionnement | Decision | Entree | Abandon | AnnulationOrientation
 
 
 @dataclass(frozen=True, slots=True)
 class Etape:
     """One line of the history: the state reached, when, and the role that moved it."""
 
-    statut: Statut
+    statut: StatutOrientation
     le: datetime
     par: str
 
@@ -123,7 +123,7 @@ class Etat:
     """What the state machine reads and writes of an orientation (the candidate, the
     organisme and the session never change after creation)."""
 
-    statut: Statut
+    statut: StatutOrientation
     version: int
     historique: tuple[Etape, ...]
     date_information_collective: date | None = None

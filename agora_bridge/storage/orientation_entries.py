@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.orientation.entries import Ecart, EntreeDeclaree, ecarts
-from agora_bridge.orientation.model import Statut
+from agora_bridge.orientation.model import StatutOrientation
 from agora_bridge.snapshots.validation import PARIS
 from agora_bridge.storage.models import Dossier, Orientation
 
@@ -45,7 +45,8 @@ async def match_entries(session: AsyncSession) -> int:
     pending = list(
         await session.scalars(
             select(Orientation).where(
-                Orientation.statut == Statut.ENTREE.value, Orientation.dossier_apparie.is_(None)
+                Orientation.statut == StatutOrientation.ENTREE.value,
+                Orientation.dossier_apparie.is_(None),
             )
         )
     )
@@ -97,7 +98,7 @@ async def entry_report(session: AsyncSession, *, today: date) -> RapportEntrees:
     await match_entries(session)
     report = RapportEntrees()
     rows = await session.scalars(
-        select(Orientation).where(Orientation.statut == Statut.ENTREE.value)
+        select(Orientation).where(Orientation.statut == StatutOrientation.ENTREE.value)
     )
     for row in rows:
         for ecart in ecarts(_declared(row), today):

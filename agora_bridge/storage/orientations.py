@@ -29,7 +29,7 @@ from agora_bridge.orientation.model import (
     Decision,
     Etape,
     Etat,
-    Statut,
+    StatutOrientation,
 )
 from agora_bridge.snapshots.nir import normalise_nir
 from agora_bridge.storage.callers import Caller, Role
@@ -57,7 +57,7 @@ class Vue:
 
 @dataclass(frozen=True, slots=True)
 class Filtres:
-    statut: Statut | None = None
+    statut: StatutOrientation | None = None
     session_numero: str | None = None
     modifie_depuis: datetime | None = None
 
@@ -97,10 +97,10 @@ def _iso(value: Any) -> str | None:
 def etat_of(data: dict[str, Any]) -> Etat:
     decision, abandon = data["decision"], data["abandon"]
     return Etat(
-        statut=Statut(data["statut"]),
+        statut=StatutOrientation(data["statut"]),
         version=data["version"],
         historique=tuple(
-            Etape(Statut(e["statut"]), datetime.fromisoformat(e["le"]), e["par"])
+            Etape(StatutOrientation(e["statut"]), datetime.fromisoformat(e["le"]), e["par"])
             for e in data["historique"]
         ),
         date_information_collective=_date(data["date_information_collective"]),
@@ -171,7 +171,7 @@ async def create(
     seq = await next_seq(session)
     row = Orientation(
         id=orientation_id,
-        statut=Statut.PRESCRITE.value,
+        statut=StatutOrientation.PRESCRITE.value,
         version=1,
         seq=seq,
         cree_par=caller.organisation_id,
@@ -217,7 +217,7 @@ async def record(session: AsyncSession, row: Orientation, etat: Etat, *, now: da
     seq = await next_seq(session)
     row.statut, row.version, row.seq, row.etat = etat.statut.value, etat.version, seq, data
     row.updated_at = now
-    if etat.statut is Statut.ENTREE:
+    if etat.statut is StatutOrientation.ENTREE:
         row.entree_declaree_at = now
     session.add(_changement(row, seq, data, now))
     await session.flush()
