@@ -38,7 +38,7 @@ from agora_bridge.storage.db import make_engine, make_sessionmaker
 from mocks.server import mock_in_thread
 from tests.api.builders import settings
 from tests.api.conftest import migrate
-from tests.api.ouiform_builders import Callers, callers
+from tests.api.ouiform_builders import BODIES, Callers, callers
 from tests.api.test_ouiform_transitions import PATHS
 from tests.conftest import sqlite_url
 from tests.mocks.test_schemathesis import failures_of, statuses_of
@@ -87,8 +87,6 @@ def seed_orientations(url: str, keys: Callers) -> list[str]:
             assert created.status_code == 201, created.text
             oid = created.json()["id"]
             for role, step, changes in path:
-                from tests.api.ouiform_builders import BODIES
-
                 moved = client.post(
                     f"/ouiform/v1/orientations/{oid}/{step}",
                     json={**BODIES[step], **changes},
