@@ -12,12 +12,14 @@ a list page 20 %, the Région feed 10 %), writes 30 % (creation 10 %, a transiti
 positionnement, decision or entry of an orientation known to be in the state before it).
 
     .venv/bin/python -m bench.orientation [--rate 300] [--seconds 30] [--seed-orientations 500]
+    .venv/bin/python -m bench.orientation --cpu     # CPU a request of each kind, in process
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import random
 import statistics
@@ -34,6 +36,9 @@ from typing import Any
 
 import httpx
 
+from agora_bridge.api import create_app
+from agora_bridge.logs import configure_logging
+from agora_bridge.settings import Settings
 from agora_bridge.storage import db
 from agora_bridge.storage.callers import (
     NewOrganisation,
@@ -86,6 +91,8 @@ class Run:
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:  # a kind drawn once in a short run
+        return values[0], values[0], values[0]
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return cuts[49], cuts[94], cuts[98]
 
@@ -279,9 +286,37 @@ def report(run: Run, rate: float, elapsed: float, server_cpu: float) -> str:
     return "\n".join(lines)
 
 
+async def cpu_by_kind(url: str, *, requests: int = 150) -> str:
+    """CPU (app and client together, in this process) and wall time a request of each kind,
+    sequential: what a request costs, apart from any queue."""
+    keys = await make_keys(url)
+    configure_logging(level="INFO", fmt="json", stream=io.StringIO())  # as serve logs
+    app = create_app(Settings(mode="test", database_url=url))
+    transport = httpx.ASGITransport(app=app)
+    lines = ["| requests | CPU ms | wall ms |", "|---|---|---|"]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+    ):
+        load = Load(client, keys, random.Random(1))  # noqa: S311 - a reproducible mix
+        await seed(load, requests)
+        for kind in MIX:
+            cpu, started = time.process_time(), time.perf_counter()
+            for _ in range(requests // 3):
+                await getattr(load, kind)()
+            count = requests // 3
+            cpu_ms = (time.process_time() - cpu) * 1000 / count
+            wall_ms = (time.perf_counter() - started) * 1000 / count
+            lines.append(f"| {kind} | {cpu_ms:.2f} | {wall_ms:.2f} |")
+    return "\n".join(lines)
+
+
 async def main(arguments: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     async with throwaway_database() as url:
+        if arguments.cpu:
+            print(await cpu_by_kind(url), flush=True)
+            return
         print(
             await measure(
                 url,
@@ -300,4 +335,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--seed-orientations", type=int, default=500)
+    parser.add_argument(
+        "--cpu", action="store_true", help="CPU a request of each kind, in process, instead"
+    )
     asyncio.run(main(parser.parse_args()))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 
-from bench.orientation import MIX, Run, measure, percentiles, report
+from agora_bridge.logs import configure_logging
+from bench.orientation import MIX, Run, cpu_by_kind, measure, percentiles, report
 from tests.conftest import throwaway_pg_database
 
 
@@ -17,6 +18,7 @@ def test_percentiles_and_the_report() -> None:
     run.record("create", 7.0, 201)
     run.late_sends_ms.extend([0.0, 1.0])
     assert percentiles([float(v) for v in range(1, 101)]) == (50.5, 95.05, 99.01)
+    assert percentiles([7.0]) == (7.0, 7.0, 7.0)
     text = report(run, 100, 1.0, 0.5)
     assert "| get | 100 | 50.5 | 95.0 | 99.0 |" in text
     assert "unexpected statuses: {'create 500': 1}" in text
@@ -34,3 +36,12 @@ async def test_a_short_run_against_serve_gets_only_expected_answers() -> None:
         text = await measure(url, rate=30, seconds=1, orientations=10)
     assert "unexpected statuses: none" in text, text
     assert "| all | 30 |" in text, text
+
+
+async def test_the_cpu_table_has_every_kind() -> None:
+    try:
+        async with throwaway_pg_database() as url:
+            text = await cpu_by_kind(url, requests=6)
+    finally:
+        configure_logging(level="INFO", fmt="json")  # cpu_by_kind logs as serve does
+    assert [line.split(" | ")[0].strip("| ") for line in text.splitlines()[2:]] == list(MIX)
