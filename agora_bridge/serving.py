@@ -9,10 +9,12 @@ fail at start-up instead of running three times slower.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Scope
 
 LOOP = "uvloop"
 HTTP = "httptools"
@@ -36,3 +38,14 @@ def uvicorn_config(app: ASGIApp, *, host: str, port: int, **overrides: Any) -> u
     `timeout_graceful_shutdown=1`.
     """
     return uvicorn.Config(app, host=host, port=port, **{**_DEFAULTS, **overrides})
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route takes on this path, for a 405's `Allow` (RFC 9110):
+    Starlette's own names only the first route of the path."""
+    methods: set[str] = set()
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)

@@ -16,10 +16,11 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from agora_bridge.serving import allowed_methods
 from agora_bridge.settings import DEMO_AGORA_CLIENT_ID, DEMO_AGORA_CLIENT_SECRET
 from mocks import control, flows, headers
 from mocks.auth import parse_form
-from mocks.gateway import API_PREFIX, Gateway, allowed_methods
+from mocks.gateway import API_PREFIX, Gateway
 from mocks.headers import FORM, JSON, NDJSON
 from mocks.idempotency import HEADER, required_key
 from mocks.lots import MAX_BYTES, too_large

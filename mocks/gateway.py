@@ -130,16 +130,6 @@ async def call_handler(scope: Scope, receive: Receive, send: Send) -> str:
     return str(response.status_code)
 
 
-def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
-    """Every method some route takes on this path, for a 405's `Allow` (RFC 9110)."""
-    methods: set[str] = set()
-    for route in routes:
-        match, _ = route.matches(scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
-
-
 class Gateway:
     def __init__(self, app: ASGIApp, *, mock: MockState, routes: Sequence[BaseRoute]) -> None:
         self.app = app

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from agora_bridge.agora.client import AgoraClient
-from agora_bridge.api import health, region, retours
+from agora_bridge.api import health, ouiform, region, retours
 from agora_bridge.api.auth import KeyAuthenticator
 from agora_bridge.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from agora_bridge.api.problems import PROBLEM_JSON, install_handlers
@@ -60,7 +60,7 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
 
     app = FastAPI(
         title="agora-bridge",
-        summary="The Région's connector to AGORA: snapshots in, the return flow out, health",
+        summary="The Région's connector to AGORA: snapshots, return flow, orientations, health",
         version="1",
         lifespan=lifespan,
     )
@@ -73,6 +73,8 @@ def _install(app: FastAPI, settings: Settings) -> None:
     app.include_router(health.router)
     app.include_router(region.router)
     app.include_router(retours.router)
+    app.include_router(ouiform.router)
+    app.include_router(ouiform.region_router)
     # Added innermost first: the request id wraps the body cap, so a 413 carries it too.
     app.add_middleware(
         BodyLimitMiddleware,
@@ -96,6 +98,7 @@ def _complete_openapi(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(snapshot.pop("$defs", {}))
             components["Snapshot"] = snapshot
+            ouiform.complete_openapi(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -9,7 +9,7 @@ the rule only.
 from __future__ import annotations
 
 import http
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from agora_bridge.logs import get_logger
+from agora_bridge.serving import allowed_methods
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:agora-bridge:problem:"
@@ -105,6 +106,51 @@ class NotReady(ApiProblem):
     status, code, title = 503, "NON_PRET", "Service non prêt"
 
 
+class NotFound(ApiProblem):
+    status, code, title = 404, "RESSOURCE_INCONNUE", "Ressource inconnue"
+
+
+class PreconditionFailed(ApiProblem):
+    status, code, title = 412, "VERSION_PERIMEE", "La version attendue n'est plus la courante"
+
+
+class Invalid(ApiProblem):
+    """422 naming each broken rule: `erreurs` of `{champ, code}`, never a value."""
+
+    status, code, title = 422, "REQUETE_INVALIDE", "Requête invalide"
+
+    def __init__(self, erreurs: list[dict[str, str]]) -> None:
+        super().__init__("the request breaks the rules listed in erreurs", erreurs=erreurs)
+
+
+class KeyAlreadyUsed(Invalid):
+    code, title = (
+        "CLE_IDEMPOTENCE_REUTILISEE",
+        "Clé d'idempotence déjà utilisée pour un autre corps",
+    )
+
+
+class Conflict(ApiProblem):
+    status, code, title = 409, "TRANSITION_IMPOSSIBLE", "Transition impossible depuis cet état"
+
+
+class MissingHeader(ApiProblem):
+    status, code, title = 400, "EN_TETE_REQUIS", "En-tête requis absent"
+
+
+def field_errors(
+    errors: Iterable[Mapping[str, Any]], *, root: str = "body"
+) -> list[dict[str, str]]:
+    """pydantic's errors as `{champ, code}`: the field's path and the rule, never `input`."""
+    return [
+        {
+            "champ": ".".join(str(part) for part in item["loc"]) or root,
+            "code": str(item["type"]).upper(),
+        }
+        for item in errors
+    ]
+
+
 def problem_response(
     *,
     status: int,
@@ -168,15 +214,15 @@ def internal_error(request: Request | None) -> Response:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 405:
+        allow = ", ".join(allowed_methods(request.app.router.routes, request.scope))
+        error = StarletteHTTPException(405, error.detail, headers={"Allow": allow})
     return render(request, error)
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    erreurs = [
-        {"champ": ".".join(str(part) for part in item["loc"]), "code": item["type"].upper()}
-        for item in error.errors()
-    ]
+    erreurs = field_errors(error.errors())
     return problem_response(
         status=422,
         code="REQUETE_INVALIDE",

@@ -29,6 +29,6 @@ class BridgeState:
     delivery_due: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def bridge_state(request: Request) -> BridgeState:
+async def bridge_state(request: Request) -> BridgeState:
     state: BridgeState = request.app.state.bridge
     return state

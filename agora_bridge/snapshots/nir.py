@@ -90,9 +90,14 @@ def body_is_well_formed(body: str) -> bool:
 
 def agrees_with_person(body: str, *, sexe: str, date_naissance: date) -> bool:
     """Sex always; year and real month only for NIRs proper (first digit 1 or 2)."""
-    first = body[0]
-    if (first in _MALE_FIRST_DIGITS) != (sexe == "M"):
+    if (body[0] in _MALE_FIRST_DIGITS) != (sexe == "M"):
         return False
+    return agrees_with_birth_date(body, date_naissance)
+
+
+def agrees_with_birth_date(body: str, date_naissance: date) -> bool:
+    """Year and real month, only for NIRs proper (first digit 1 or 2)."""
+    first = body[0]
     if first not in "12":
         return True
     if int(body[1:3]) != date_naissance.year % 100:
@@ -101,7 +106,9 @@ def agrees_with_person(body: str, *, sexe: str, date_naissance: date) -> bool:
     return not 1 <= month <= 12 or month == date_naissance.month
 
 
-def check_nir(raw: str | None, *, sexe: str, date_naissance: date) -> NirVerdict:
+def check_nir(raw: str | None, *, sexe: str | None, date_naissance: date) -> NirVerdict:
+    """`sexe` None: a person whose sex is not known (an orientation's candidate), only the
+    birth date is compared."""
     if raw is None or not normalise_nir(raw):
         return NirVerdict.NIR_ABSENT
     nir = normalise_nir(raw)
@@ -110,7 +117,11 @@ def check_nir(raw: str | None, *, sexe: str, date_naissance: date) -> NirVerdict
         len(nir) == 15
         and body_is_well_formed(body)
         and key == nir_key(body)
-        and agrees_with_person(body, sexe=sexe, date_naissance=date_naissance)
+        and (
+            agrees_with_birth_date(body, date_naissance)
+            if sexe is None
+            else agrees_with_person(body, sexe=sexe, date_naissance=date_naissance)
+        )
     )
     return NirVerdict.VALIDE if valid else NirVerdict.NIR_INVALIDE
 

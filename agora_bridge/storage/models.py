@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -266,3 +267,77 @@ class Retour(Base):
     code: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Orientation(Base):
+    """An orientation of `ouiform.md`, as it is now. The candidate only encrypted (one AES-GCM
+    blob, `orientation:<id>` as associated data) and by its blind indexes; `etat` is the
+    rest of what changes (`storage/orientations.py`), `seq` the number of its last change."""
+
+    __tablename__ = "orientation"
+    __table_args__ = (
+        Index("ix_orientation_organisme_siret_seq", "organisme_siret", "seq"),
+        Index("ix_orientation_cree_par_seq", "cree_par", "seq"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    statut: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    cree_par: Mapped[str] = mapped_column(String(36), ForeignKey("organisation.id"))
+    prescripteur_code: Mapped[str | None] = mapped_column(String(64))
+    prescripteur_type: Mapped[str | None] = mapped_column(String(32))
+    organisme_siret: Mapped[str] = mapped_column(String(14))
+    action_numero: Mapped[str] = mapped_column(String(100))
+    session_numero: Mapped[str] = mapped_column(String(100), index=True)
+    candidat_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    candidat_key_id: Mapped[str] = mapped_column(String(32))
+    nir_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    identite_index: Mapped[str] = mapped_column(String(64), index=True)
+    etat: Mapped[dict[str, Any]] = mapped_column(Json)
+    # The 3-working-day rule: when the entry was declared, and the Région dossier matched.
+    entree_declaree_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    dossier_apparie: Mapped[str | None] = mapped_column(String(64))
+    dossier_entree_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OrientationChangement(Base):
+    """Every change of every orientation, numbered in commit order (`seq`): the Région's feed,
+    and the stable order of a listing while orientations change. `etat` as in Orientation."""
+
+    __tablename__ = "orientation_changement"
+    __table_args__ = (
+        Index("ix_orientation_changement_orientation_id_seq", "orientation_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    orientation_id: Mapped[str] = mapped_column(String(36), ForeignKey("orientation.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    etat: Mapped[dict[str, Any]] = mapped_column(Json)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Compteur(Base):
+    """Counters taken under their row lock until commit: numbers that commit in order."""
+
+    __tablename__ = "compteur"
+
+    nom: Mapped[str] = mapped_column(String(32), primary_key=True)
+    valeur: Mapped[int] = mapped_column(BigInteger)
+
+
+class Idempotence(Base):
+    """An orientation creation's `Idempotency-Key`, per caller, kept 24 h: the keyed digest of
+    the body it came with and the orientation it created (whose first version is the 201)."""
+
+    __tablename__ = "idempotence"
+
+    organisation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organisation.id"), primary_key=True
+    )
+    cle: Mapped[str] = mapped_column(String(255), primary_key=True)
+    empreinte: Mapped[str] = mapped_column(String(64))
+    orientation_id: Mapped[str] = mapped_column(String(36), ForeignKey("orientation.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

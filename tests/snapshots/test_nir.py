@@ -133,3 +133,13 @@ def test_provisional_numbers_still_check_the_sex() -> None:
 
 def test_agora_receives_thirteen_characters() -> None:
     assert nir_for_agora("1 85 05 78 006 084 91") == "1850578006084"
+
+
+def test_without_a_sex_only_the_birth_date_is_compared() -> None:
+    """An orientation's candidate has no sex: either first digit agrees, the date still counts."""
+    born = date(1985, 5, 12)
+    for body in ("1850578006084", "2850578006084", "7990178006084"):
+        assert check_nir(with_key(body), sexe=None, date_naissance=born) is NirVerdict.VALIDE
+    for body in ("1860578006084", "2850678006084"):
+        assert check_nir(with_key(body), sexe=None, date_naissance=born) is NirVerdict.NIR_INVALIDE
+    assert check_nir("1850578006084 00", sexe=None, date_naissance=born) is NirVerdict.NIR_INVALIDE

@@ -1,0 +1,341 @@
+"""The orientation API under mixed reads and writes at a fixed rate (`operations.md`: p99 ≤ 50 ms
+at 300 requests/s on one uvicorn worker, PostgreSQL).
+
+`agora-bridge serve` runs in its own process (one worker, uvloop and httptools, logs at INFO
+as in production, to /dev/null) on a throwaway PostgreSQL database; this process is the load
+generator. Open loop: request n is sent at start + n / rate whatever the answers before it,
+so a slow server cannot slow the offered load down (no coordinated omission); latency is from
+the scheduled send to the whole answer read.
+
+The mix, of which every request's expected status is checked: reads 70 % (one orientation 40 %,
+a list page 20 %, the Région feed 10 %), writes 30 % (creation 10 %, a transition 20 %:
+positionnement, decision or entry of an orientation known to be in the state before it).
+
+    .venv/bin/python -m bench.orientation [--rate 300] [--seconds 30] [--seed-orientations 500]
+    .venv/bin/python -m bench.orientation --cpu     # CPU a request of each kind, in process
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from agora_bridge.api import create_app
+from agora_bridge.logs import configure_logging
+from agora_bridge.settings import Settings
+from agora_bridge.storage import db
+from agora_bridge.storage.callers import (
+    NewOrganisation,
+    Role,
+    StructureType,
+    add_organisation,
+    create_key,
+)
+from bench.api_keys import throwaway_database
+from bench.floor import cpu_seconds, free_port
+
+SIRET = "73282932000074"
+# Requests in flight at most (connections): at 300/s and a p99 of 50 ms, ~15 are enough.
+CONNECTIONS = 32
+BASE = "/ouiform/v1/orientations"
+# kind: (share of requests, expected status)
+MIX: dict[str, tuple[float, int]] = {
+    "get": (0.40, 200),
+    "list": (0.20, 200),
+    "feed": (0.10, 200),
+    "create": (0.10, 201),
+    "transition": (0.20, 200),
+}
+# A transition from each state the generator keeps, and the state it leads to.
+STEPS = {
+    "PRESCRITE": ("positionnement", {"date_information_collective": "2026-11-20"}, "POSITIONNEE"),
+    "POSITIONNEE": ("decision", {"resultat": "RETENUE"}, "RETENUE"),
+    "RETENUE": ("entree", {"date_entree": "2026-11-23"}, "ENTREE"),
+}
+
+
+@dataclass(frozen=True)
+class Keys:
+    organisme: dict[str, str]
+    prescripteur: dict[str, str]
+    region: dict[str, str]
+
+
+@dataclass
+class Run:
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    unexpected: Counter[str] = field(default_factory=Counter)
+    late_sends_ms: list[float] = field(default_factory=list)
+    client_cpu_s: float = 0.0
+
+    def record(self, kind: str, latency_ms: float, status: int) -> None:
+        self.latencies.setdefault(kind, []).append(latency_ms)
+        if status != MIX[kind][1]:
+            self.unexpected[f"{kind} {status}"] += 1
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:  # a kind drawn once in a short run
+        return values[0], values[0], values[0]
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[94], cuts[98]
+
+
+def creation(number: int) -> dict[str, Any]:
+    return {
+        "candidat": {"nom": f"Martin{number}", "prenom": "Léa", "date_naissance": "2001-02-03"},
+        "organisme": {"siret": SIRET},
+        "session": {"action_numero": "A1", "session_numero": f"S{number % 20}"},
+    }
+
+
+class Load:
+    """The open-loop generator and what it knows of the orientations' states."""
+
+    def __init__(self, client: httpx.AsyncClient, keys: Keys, rng: random.Random) -> None:
+        self.client, self.keys, self.rng = client, keys, rng
+        self.by_state: dict[str, list[str]] = {state: [] for state in (*STEPS, "ENTREE")}
+        self.run = Run()
+        self.feed_cursor: str | None = None
+
+    async def create(self) -> httpx.Response:
+        headers = {**self.keys.prescripteur, "Idempotency-Key": str(uuid.uuid4())}
+        response = await self.client.post(
+            BASE, json=creation(self.rng.randrange(10**6)), headers=headers
+        )
+        if response.status_code == 201:
+            self.by_state["PRESCRITE"].append(response.json()["id"])
+        return response
+
+    async def transition(self) -> httpx.Response:
+        state = self.rng.choice([s for s in STEPS if self.by_state[s]])
+        orientation_id = self.by_state[state].pop(self.rng.randrange(len(self.by_state[state])))
+        step, body, reached = STEPS[state]
+        url = f"{BASE}/{orientation_id}/{step}"
+        response = await self.client.post(url, json=body, headers=self.keys.organisme)
+        self.by_state[reached if response.status_code == 200 else state].append(orientation_id)
+        return response
+
+    async def get(self) -> httpx.Response:
+        known = [oid for ids in self.by_state.values() for oid in ids[-50:]]
+        url = f"{BASE}/{self.rng.choice(known)}"
+        return await self.client.get(url, headers=self.keys.organisme)
+
+    async def list(self) -> httpx.Response:
+        params: dict[str, str | int] = {"limit": 20, "session_numero": f"S{self.rng.randrange(20)}"}
+        return await self.client.get(BASE, params=params, headers=self.keys.organisme)
+
+    async def feed(self) -> httpx.Response:
+        params: dict[str, str | int] = {"limit": 50}
+        if self.feed_cursor:
+            params["cursor"] = self.feed_cursor
+        response = await self.client.get(
+            "/region/v1/orientations", params=params, headers=self.keys.region
+        )
+        if response.status_code == 200:
+            self.feed_cursor = response.json()["next_cursor"]
+        return response
+
+    async def one(self, kind: str, scheduled: float, slots: asyncio.Semaphore) -> None:
+        # Waiting for a slot here rather than in httpx's pool, whose queue costs grow with
+        # its length (quadratically): a backlog must not make the generator the bottleneck.
+        async with slots:
+            self.run.late_sends_ms.append((time.perf_counter() - scheduled) * 1000)
+            try:
+                status = (await getattr(self, kind)()).status_code
+            except httpx.HTTPError:  # a timeout, a connection lost: counted, status 0
+                status = 0
+        self.run.record(kind, (time.perf_counter() - scheduled) * 1000, status)
+
+    async def offer(self, rate: float, seconds: float) -> float:
+        kinds, weights = list(MIX), [share for share, _ in MIX.values()]
+        slots = asyncio.Semaphore(CONNECTIONS)
+        tasks = []
+        started = time.perf_counter()
+        for n in range(int(rate * seconds)):
+            scheduled = started + n / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            kind = self.rng.choices(kinds, weights)[0]
+            tasks.append(asyncio.create_task(self.one(kind, scheduled, slots)))
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - started
+
+
+async def make_keys(url: str) -> Keys:
+    engine = db.make_engine(url)
+    await db.upgrade(engine)
+    now = datetime.now(UTC)
+    organisations = [
+        NewOrganisation("OF", Role.ORGANISME, siret=SIRET),
+        NewOrganisation(
+            "ML", Role.PRESCRIPTEUR, structure_code="ML", structure_type=StructureType.AUTRE
+        ),
+        NewOrganisation("SI", Role.REGION_SI),
+    ]
+    keys = []
+    async with db.make_sessionmaker(engine)() as session, session.begin():
+        for organisation in organisations:
+            organisation_id = await add_organisation(session, organisation, now=now)
+            keys.append(
+                {"Authorization": f"Bearer {await create_key(session, organisation_id, now=now)}"}
+            )
+    await engine.dispose()
+    return Keys(*keys)
+
+
+@asynccontextmanager
+async def server(url: str) -> AsyncIterator[tuple[str, int]]:
+    """`agora-bridge serve` on a free port, in its own process: (its URL, its pid)."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "AGORA_BRIDGE_MODE": "test",
+        "AGORA_BRIDGE_DATABASE_URL": url,
+        "AGORA_BRIDGE_AGORA__BASE_URL": "http://127.0.0.1:9/agora/v2",
+    }
+    command = [sys.executable, "-m", "agora_bridge", "serve", "--port", str(port)]
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_until_live(base, process)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+async def _wait_until_live(base: str, process: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(600):
+            if process.poll() is not None:
+                raise RuntimeError(f"serve exited with status {process.returncode}")
+            try:
+                if (await client.get("/health/live")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("serve did not start within 30 s")
+
+
+async def seed(load: Load, orientations: int) -> None:
+    for _ in range(0, orientations, 10):
+        await asyncio.gather(*(load.create() for _ in range(10)))
+    for state in ("PRESCRITE", "POSITIONNEE"):  # a third left in each of the first states
+        for _ in range(orientations // 3):
+            await _step(load, state)
+
+
+async def _step(load: Load, state: str) -> None:
+    orientation_id = load.by_state[state].pop()
+    step, body, reached = STEPS[state]
+    url = f"{BASE}/{orientation_id}/{step}"
+    response = await load.client.post(url, json=body, headers=load.keys.organisme)
+    response.raise_for_status()
+    load.by_state[reached].append(orientation_id)
+
+
+async def measure(url: str, *, rate: float, seconds: float, orientations: int) -> str:
+    keys = await make_keys(url)
+    async with server(url) as (base, pid):
+        limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+            load = Load(client, keys, random.Random(20261127))  # noqa: S311 - a reproducible mix
+            await seed(load, orientations)
+            load.run = Run()
+            cpu_before, client_before = cpu_seconds(pid), time.process_time()
+            elapsed = await load.offer(rate, seconds)
+            server_cpu = cpu_seconds(pid) - cpu_before
+            load.run.client_cpu_s = time.process_time() - client_before
+    return report(load.run, rate, elapsed, server_cpu)
+
+
+def report(run: Run, rate: float, elapsed: float, server_cpu: float) -> str:
+    every = [value for values in run.latencies.values() for value in values]
+    lines = [
+        f"offered {rate:g}/s for {elapsed:.1f} s: {len(every)} requests "
+        f"({len(every) / elapsed:.0f}/s); server CPU {server_cpu / len(every) * 1000:.2f} ms a "
+        f"request ({server_cpu / elapsed:.0%} of a core), the generator's "
+        f"{run.client_cpu_s / len(every) * 1000:.2f} ms; sends late by p99 "
+        f"{percentiles(run.late_sends_ms)[2]:.1f} ms; unexpected statuses: "
+        f"{dict(run.unexpected) or 'none'}",
+        "| requests | count | p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, values in [("all", every), *sorted(run.latencies.items())]:
+        p50, p95, p99 = percentiles(values)
+        lines.append(f"| {kind} | {len(values)} | {p50:.1f} | {p95:.1f} | {p99:.1f} |")
+    return "\n".join(lines)
+
+
+async def cpu_by_kind(url: str, *, requests: int = 150) -> str:
+    """CPU (app and client together, in this process) and wall time a request of each kind,
+    sequential: what a request costs, apart from any queue."""
+    keys = await make_keys(url)
+    configure_logging(level="INFO", fmt="json", stream=io.StringIO())  # as serve logs
+    app = create_app(Settings(mode="test", database_url=url))
+    transport = httpx.ASGITransport(app=app)
+    lines = ["| requests | CPU ms | wall ms |", "|---|---|---|"]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+    ):
+        load = Load(client, keys, random.Random(1))  # noqa: S311 - a reproducible mix
+        await seed(load, requests)
+        for kind in MIX:
+            cpu, started = time.process_time(), time.perf_counter()
+            for _ in range(requests // 3):
+                await getattr(load, kind)()
+            count = requests // 3
+            cpu_ms = (time.process_time() - cpu) * 1000 / count
+            wall_ms = (time.perf_counter() - started) * 1000 / count
+            lines.append(f"| {kind} | {cpu_ms:.2f} | {wall_ms:.2f} |")
+    return "\n".join(lines)
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    async with throwaway_database() as url:
+        if arguments.cpu:
+            print(await cpu_by_kind(url), flush=True)
+            return
+        print(
+            await measure(
+                url,
+                rate=arguments.rate,
+                seconds=arguments.seconds,
+                orientations=arguments.seed_orientations,
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--seed-orientations", type=int, default=500)
+    parser.add_argument(
+        "--cpu", action="store_true", help="CPU a request of each kind, in process, instead"
+    )
+    asyncio.run(main(parser.parse_args()))
