@@ -170,12 +170,18 @@ class DossierPass:
         """AGORA's state recorded; a snapshot stored meanwhile is loaded before re-planning."""
         generation = await self._item.acknowledged(state, entry, outcome)
         if generation != self._ctx.generation:
-            async with self._p.sessions() as session:
-                await acknowledged.reload_snapshot(session, self._ctx, self._p.crypto)
+            await self._reload()
+
+    async def _reload(self) -> None:
+        async with self._p.sessions() as session:
+            await acknowledged.reload_snapshot(session, self._ctx, self._p.crypto)
 
     async def _guarded(self, name: str, call: Callable[[str], Awaitable[T]]) -> T:
         """A read: the breaker, the stats; a failure releases the item (verifier kept)."""
         request_id = str(uuid.uuid4())
+        # A read may take long: a success still staged is committed first.
+        if self._item.staged and await self._item.record({}) != self._ctx.generation:
+            await self._reload()
         await self._breaker_gate()
         try:
             return await self._timed(name, lambda: call(request_id))
@@ -225,10 +231,14 @@ class DossierPass:
         request_id = str(uuid.uuid4())
         await self._breaker_gate()
         try:
-            key = await self._attempt(out, request_id)
+            sending, key = await self._attempt(out, request_id)
         except BaseException:
             self._p.breaker.abandon()  # the call never left
             raise
+        if not sending:  # planned from a snapshot superseded meanwhile: plan again
+            self._p.breaker.abandon()
+            await self._reload()
+            return
         try:
             answer = await self._timed(
                 out.name,
@@ -248,11 +258,13 @@ class DossierPass:
             "agora.outcome", out.name, request_id=request_id, http_status=status, code=Issue.SUCCES
         )
         self._item.defer(entry)  # even if reading AGORA's state back fails below
-        await self._acknowledge(await self._after(out, answer), None, Issue.SUCCES)
+        # Committed with the next record: the next call's attempt, or the claim's end.
+        self._item.stage(await self._after(out, answer), Issue.SUCCES)
 
-    async def _attempt(self, out: calls.Outgoing, request_id: str) -> str | None:
+    async def _attempt(self, out: calls.Outgoing, request_id: str) -> tuple[bool, str | None]:
         """The attempt is durable, with the creation's key tied to its body, before it leaves;
-        and only while the claim's lease still runs (renewed for the call)."""
+        and only while the claim's lease still runs (renewed for the call). (False, None)
+        when a newer snapshot arrived since the plan (with a success staged before it)."""
         ctx = self._ctx
         values: dict[str, Any] = {}
         key = None
@@ -260,12 +272,14 @@ class DossierPass:
             same_body = ctx.body_digest == out.digest and ctx.idempotency_key is not None
             key = ctx.idempotency_key if same_body else str(uuid.uuid4())
             values |= {"idempotency_key": key, "body_digest": out.digest}
-            ctx.idempotency_key, ctx.body_digest = key, out.digest
         entry = self._item.entry(
             "agora.attempt", out.name, request_id=request_id, body_digest=out.digest
         )
-        await self._item.attempt(values, entry)
-        return key
+        if not await self._item.attempt(values, entry):
+            return False, None
+        if key is not None:
+            ctx.idempotency_key, ctx.body_digest = key, out.digest
+        return True, key
 
     async def _after(self, out: calls.Outgoing, answer: calls.Answer) -> Acquittement:
         """What AGORA holds after accepting `out`."""
