@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import fields
+from typing import cast
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.ledger.chain import GENESIS, Chained, Checker, Entry, Verdict, entry_hash
@@ -21,6 +22,7 @@ from agora_bridge.storage.models import LedgerEntry
 # An arbitrary 64-bit constant naming the ledger's advisory lock ("AGORALDG" in ASCII).
 _LOCK_KEY = 0x41474F52414C4447
 _READ_BATCH = 5000
+_TABLE = cast(Table, LedgerEntry.__table__)
 
 
 async def append(session: AsyncSession, entries: Sequence[Entry]) -> str:
@@ -34,7 +36,9 @@ async def append(session: AsyncSession, entries: Sequence[Entry]) -> str:
         digest = entry_hash(entry, prev)
         rows.append({**_columns(entry), "prev_hash": prev, "hash": digest})
         prev = digest
-    await session.execute(insert(LedgerEntry), rows)
+    # The table, not the entity: the ORM's bulk insert leaves out None values, so entries of
+    # different shapes (an attempt, then an outcome...) would each become their own INSERT.
+    await session.execute(insert(_TABLE), rows)
     return prev
 
 
