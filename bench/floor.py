@@ -1,11 +1,16 @@
 """The floor: calls/s a bare httpx client gets from the AGORA mock in its own process.
 
     .venv/bin/python -m bench.floor [--seconds 10] [--concurrency 4] [--repeat 3]
+                                    [--clients httpx httpcore aiohttp]
 
 No database, no planning: `--concurrency` workers share one `httpx.AsyncClient` and each
 walks dossiers through the calls the sync engine makes (search, creation, entry, exit,
 settlement, GET), for `--seconds`. It prints the calls/s and the mock process's CPU seconds a
 call (from /proc), i.e. how many calls/s one core of the mock could serve, and the client's.
+
+The same walk with another client stack, for comparison only (the bridge's client is httpx):
+`httpcore` (httpx's own transport, without httpx's request and response models) and `aiohttp`
+(its C HTTP parser); same bodies, same headers, same pool size.
 
 The client, not the mock, sets the floor, and httpx's pool costs more CPU a call the more
 connections it holds (httpcore checks every idle connection for each request): on 2 cores a
@@ -24,18 +29,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import aiohttp
+import httpcore
 import httpx
 
 from mocks.app import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -67,6 +74,7 @@ class Floor:
     concurrency: int
     mock_cpu_s: float | None  # the mock process's user + system CPU over the run
     client_cpu_s: float  # this process's: which side is the bottleneck
+    client: str = "httpx"
 
     @property
     def calls_per_s(self) -> float:
@@ -78,7 +86,8 @@ class Floor:
 
     def describe(self) -> str:
         text = (
-            f"bare httpx client, concurrency {self.concurrency}: {self.calls_per_s:,.0f} calls/s "
+            f"bare {self.client} client, concurrency {self.concurrency}: "
+            f"{self.calls_per_s:,.0f} calls/s "
             f"({self.calls} calls in {self.seconds:.1f} s)"
         )
         cpu_ms = self.mock_cpu_ms_per_call
@@ -137,24 +146,36 @@ async def mock_process(*options: str) -> AsyncIterator[MockProcess]:
         process.wait(timeout=10)
 
 
+# One HTTP exchange: (method, path, headers, body) -> (status, body).
+Send = Callable[[str, str, dict[str, str], bytes | None], Awaitable[tuple[int, bytes]]]
+
+
 async def token_headers(client: httpx.AsyncClient) -> dict[str, str]:
-    response = _expect(await client.post("/agora/v2/oauth/token", data=TOKEN_FORM), 200)
+    response = await client.post("/agora/v2/oauth/token", data=TOKEN_FORM)
+    _expect("/agora/v2/oauth/token", (response.status_code, response.content), 200)
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def _expect(response: httpx.Response, status: int) -> httpx.Response:
+async def _token_via(send: Send) -> dict[str, str]:
+    path = "/agora/v2/oauth/token"
+    form = "&".join(f"{key}={value}" for key, value in TOKEN_FORM.items()).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = _expect(path, await send("POST", path, headers, form), 200)
+    return {"Authorization": f"Bearer {json.loads(body)['access_token']}"}
+
+
+def _expect(path: str, answer: tuple[int, bytes], status: int) -> bytes:
     # Never count an error as a call served: a floor made of 4xx would flatter the mock.
-    if response.status_code != status:
-        request = response.request
-        raise RuntimeError(f"{request.method} {request.url.path}: {response.status_code}")
-    return response
+    if answer[0] != status:
+        raise RuntimeError(f"{path}: {answer[0]}")
+    return answer[1]
 
 
 class _Dossiers:
     """Walks dossiers through the engine's calls until the deadline; counts the calls served."""
 
-    def __init__(self, client: httpx.AsyncClient, auth: dict[str, str], deadline: float) -> None:
-        self.client, self.auth, self.deadline = client, auth, deadline
+    def __init__(self, send: Send, auth: dict[str, str], deadline: float) -> None:
+        self.send, self.auth, self.deadline = send, auth, deadline
         self.calls = 0
         self._references = (f"FLOOR-{uuid.uuid4().hex[:8]}-{n}" for n in itertools.count())
 
@@ -162,25 +183,30 @@ class _Dossiers:
         while time.perf_counter() < self.deadline:
             await self._one(next(self._references))
 
-    async def _call(self, method: str, path: str, status: int, **options: Any) -> httpx.Response:
-        headers = {**self.auth, "X-Request-Id": str(uuid.uuid4()), **options.pop("headers", {})}
-        response = await self.client.request(method, path, headers=headers, **options)
+    async def _call(
+        self, method: str, path: str, status: int, body: object = None, **extra: str
+    ) -> bytes:
+        headers = {**self.auth, "X-Request-Id": str(uuid.uuid4()), **extra}
+        content = None
+        if body is not None:
+            content = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        answer = await self.send(method, path, headers, content)
         self.calls += 1
-        return _expect(response, status)
+        return _expect(path, answer, status)
 
     async def _one(self, reference: str) -> None:
-        await self._call("POST", "/agora/v2/dossiers/recherche", 200, json=_search(reference))
-        key = {"Idempotency-Key": str(uuid.uuid4())}
+        await self._call("POST", "/agora/v2/dossiers/recherche", 200, _search(reference))
         created = await self._call(
             "POST",
             "/agora/v2/dossiers",
             201,
-            json=creation(reference, code_financeur=CODE_FINANCEUR),
-            headers=key,
+            creation(reference, code_financeur=CODE_FINANCEUR),
+            **{"Idempotency-Key": str(uuid.uuid4())},
         )
-        path = f"/agora/v2/dossiers/{created.json()['id_agora']}"
+        path = f"/agora/v2/dossiers/{json.loads(created)['id_agora']}"
         for step in STEPS:
-            await self._call("POST", f"{path}/{step}", 200, json=STEP_BODIES[step])
+            await self._call("POST", f"{path}/{step}", 200, STEP_BODIES[step])
         await self._call("GET", path, 200)
 
 
@@ -188,25 +214,71 @@ def _search(reference: str) -> dict[str, str]:
     return {"reference_financeur": reference}
 
 
+CLIENTS = ("httpx", "httpcore", "aiohttp")
+
+
 async def measure(
-    url: str, seconds: float, concurrency: int, *, mock_pid: int | None = None
+    url: str,
+    seconds: float,
+    concurrency: int,
+    *,
+    mock_pid: int | None = None,
+    client: str = "httpx",
 ) -> Floor:
     """The floor against the mock at `url`; its CPU a call too when `mock_pid` is given.
 
     The mock must have no faults on: any answer but the expected one raises. Its dossiers
     (financeur `FLOOR`) stay in the mock. From synchronous code: `asyncio.run(measure(...))`.
     """
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        auth = await token_headers(client)
+    async with _sender(client, url, concurrency) as send:
+        auth = await _token_via(send)
         cpu_before, client_before = _cpu(mock_pid), time.process_time()
         started = time.perf_counter()
-        dossiers = _Dossiers(client, auth, started + seconds)
+        dossiers = _Dossiers(send, auth, started + seconds)
         await asyncio.gather(*(dossiers.worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         cpu_after, client_cpu = _cpu(mock_pid), time.process_time() - client_before
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return Floor(dossiers.calls, elapsed, concurrency, cpu, client_cpu)
+    return Floor(dossiers.calls, elapsed, concurrency, cpu, client_cpu, client)
+
+
+@asynccontextmanager
+async def _sender(client: str, url: str, concurrency: int) -> AsyncIterator[Send]:
+    """`client`'s stack with a pool of `concurrency` connections, as a `Send`."""
+    if client == "httpx":
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
+
+            async def via_httpx(
+                method: str, path: str, headers: dict[str, str], body: bytes | None
+            ) -> tuple[int, bytes]:
+                response = await http.request(method, path, headers=headers, content=body)
+                return response.status_code, response.content
+
+            yield via_httpx
+    elif client == "httpcore":
+        async with httpcore.AsyncConnectionPool(max_connections=concurrency) as pool:
+
+            async def via_httpcore(
+                method: str, path: str, headers: dict[str, str], body: bytes | None
+            ) -> tuple[int, bytes]:
+                response = await pool.request(
+                    method, url + path, headers=list(headers.items()), content=body
+                )
+                return response.status, response.content
+
+            yield via_httpcore
+    else:
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(url, connector=connector) as session:
+
+            async def via_aiohttp(
+                method: str, path: str, headers: dict[str, str], body: bytes | None
+            ) -> tuple[int, bytes]:
+                async with session.request(method, path, headers=headers, data=body) as response:
+                    return response.status, await response.read()
+
+            yield via_aiohttp
 
 
 def _cpu(pid: int | None) -> float | None:
@@ -217,10 +289,15 @@ async def main(arguments: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     async with mock_process() as mock:
         for _ in range(arguments.repeat):
-            floor = await measure(
-                mock.url, arguments.seconds, arguments.concurrency, mock_pid=mock.pid
-            )
-            print(floor.describe(), flush=True)
+            for client in arguments.clients:
+                floor = await measure(
+                    mock.url,
+                    arguments.seconds,
+                    arguments.concurrency,
+                    mock_pid=mock.pid,
+                    client=client,
+                )
+                print(floor.describe(), flush=True)
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -230,6 +307,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--clients", nargs="+", choices=CLIENTS, default=list(CLIENTS))
     return parser.parse_args()
 
 

@@ -4,8 +4,9 @@
                                    [--floor-seconds 10] [--backend sqlite postgresql]
 
 The AGORA mock runs in its own process, no faults. First the floor (`bench/floor.py`: a bare
-httpx client, concurrency 4). Then, for each database (a SQLite file, a throwaway PostgreSQL
-database):
+httpx client, concurrency 4), and the same walk with aiohttp, the transport the bridge's client
+uses since (`agora/transport.py`): the table gives the ratio to each. Then, for each database
+(a SQLite file, a throwaway PostgreSQL database):
 
 1. throughput: `--dossiers` synthetic dossiers with their four versions each (VALIDE, ENTRE,
    SORTI, SOLDE: 20,000 snapshots by default) go through `POST /region/v1/dossiers`, the app
@@ -286,17 +287,22 @@ async def bench_database(
 
 HEADER = (
     "| database | snapshots | ingest s | AGORA calls | s | calls/s | floor calls/s | of the floor "
-    "| sync CPU ms/call | mock CPU ms/call | latency p50 / p95 / p99 s | acknowledged |"
+    "| aiohttp floor | of it | sync CPU ms/call | mock CPU ms/call | latency p50 / p95 / p99 s "
+    "| acknowledged |"
 )
 
 
-def row(database: str, floor: Floor, throughput: Throughput, latency: Latency) -> str:
+def row(
+    database: str, floors: tuple[Floor, Floor], throughput: Throughput, latency: Latency
+) -> str:
     t, per_call = throughput, 1000 / throughput.calls
     p50, p95, p99 = (latency.percentile(p) for p in (50, 95, 99))
+    floor, aiohttp_floor = floors
     return (
         f"| {database} | {t.snapshots:,} | {t.ingest_s:.1f} | {t.calls:,} | {t.seconds:.1f} "
         f"| {t.calls_per_s:,.0f} | {floor.calls_per_s:,.0f} "
-        f"| {t.calls_per_s / floor.calls_per_s:.0%} | {t.sync_cpu_s * per_call:.2f} "
+        f"| {t.calls_per_s / floor.calls_per_s:.0%} | {aiohttp_floor.calls_per_s:,.0f} "
+        f"| {t.calls_per_s / aiohttp_floor.calls_per_s:.0%} | {t.sync_cpu_s * per_call:.2f} "
         f"| {t.mock_cpu_s * per_call:.2f} | {p50:.2f} / {p95:.2f} / {p99:.2f} "
         f"| {len(latency.seconds):,} of {latency.fed:,} |"
     )
@@ -315,8 +321,14 @@ async def main(arguments: argparse.Namespace) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores, load average {load}, Python {sys.version.split()[0]}")
     async with mock_process() as mock:
-        floor = await measure(mock.url, arguments.floor_seconds, 4, mock_pid=mock.pid)
-        print(floor.describe(), flush=True)
+        floors = (
+            await measure(mock.url, arguments.floor_seconds, 4, mock_pid=mock.pid),
+            await measure(
+                mock.url, arguments.floor_seconds, 4, mock_pid=mock.pid, client="aiohttp"
+            ),
+        )
+        for floor in floors:
+            print(floor.describe(), flush=True)
         print(HEADER)
         print("|" + "---|" * (HEADER.count("|") - 1))
         with tempfile.TemporaryDirectory() as directory:
@@ -324,7 +336,7 @@ async def main(arguments: argparse.Namespace) -> None:
                 async with database_url(backend, Path(directory)) as url:
                     log = Path(directory) / f"sync-{backend}.log"
                     throughput, latency = await bench_database(url, mock, arguments, log)
-                print(row(backend, floor, throughput, latency), flush=True)
+                print(row(backend, floors, throughput, latency), flush=True)
 
 
 def parse_arguments() -> argparse.Namespace:

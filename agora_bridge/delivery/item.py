@@ -2,6 +2,11 @@
 claim: the attempt before a call, AGORA's acknowledged state after it, and the way the claim
 ends (closed, parked, held, or released until a retry).
 
+A call's success is staged rather than committed at once: it goes with the pass's next record,
+which is the next call's attempt or the end of the claim, so that a call costs one commit,
+not two. Nothing is sent before it is durable (the next attempt carries it); a crash in
+between loses only what AGORA holds anyway, and the lapsed claim is read back.
+
 Terminal states are conditional on the generation the pass planned from: a snapshot stored
 meanwhile leaves the item due again (`docs/DELIVERY.md`).
 """
@@ -10,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import case
 
@@ -19,7 +24,7 @@ from agora_bridge.delivery import reported
 from agora_bridge.delivery.acknowledged import Acquittement, Context
 from agora_bridge.delivery.claims import Claim
 from agora_bridge.delivery.outcomes import Issue, issue_of, parked_message
-from agora_bridge.delivery.recorder import Record, Recorder
+from agora_bridge.delivery.recorder import Attempt, Record, Recorder, Written
 from agora_bridge.delivery.stats import DeliveryStats
 from agora_bridge.ledger.chain import Entry, Kind
 from agora_bridge.logs import get_logger
@@ -55,6 +60,11 @@ class ClaimedItem:
         # Facts of a call whose consequence is not recorded yet (a 409 whose dossier must be
         # read first): they go with the next record, whatever it is.
         self._unrecorded: list[Entry] = []
+        # A success not committed yet (see the module's docstring): the columns it sets and
+        # AGORA's state after it.
+        self._staged: dict[str, Any] = {}
+        self._staged_state: Acquittement | None = None
+        self._staged_events: list[Event] = []
         # AGORA answered but its state could not be read: the next pass must read it.
         self.must_verify = False
 
@@ -90,28 +100,56 @@ class ClaimedItem:
     def defer(self, entry: Entry) -> None:
         self._unrecorded.append(entry)
 
-    async def attempt(self, values: dict[str, Any], entry: Entry) -> None:
-        """Durable before the call leaves, only while the lease still runs; renews it."""
+    async def attempt(self, values: dict[str, Any], entry: Entry) -> bool:
+        """Durable before the call leaves, only while the lease still runs; renews it.
+        False when a staged success went with it but a newer snapshot arrived meanwhile: the
+        attempt was not recorded, the pass must reload and plan again."""
         now = self._clock()
         values = values | {
             "last_attempt_at": now,
             "lease_until": now + timedelta(seconds=self._settings.lease_s),
         }
-        await self.record(values, [entry], lease_valid_at=now)
+        if self._staged_state is None:
+            await self.record(values, [entry], lease_valid_at=now)
+            return True
+        attempt = Attempt(values, entry, self._ctx.generation, now)
+        written = await self._write({}, [], attempt=attempt)
+        if written.attempted:
+            return True
+        if written.generation == self._ctx.generation:
+            self._lost()  # the lease lapsed before the call could leave
+        return False
+
+    @property
+    def staged(self) -> bool:
+        return self._staged_state is not None
+
+    def stage(self, state: Acquittement, outcome: str, events: list[Event]) -> None:
+        """AGORA's state after a success, and what the return flow reports of it, committed
+        with the pass's next record."""
+        self._staged |= self._acknowledged_values(outcome)
+        self._staged_state = state
+        self._staged_events = events
+        self._ctx.id_agora, self._ctx.acknowledged = state.id_agora, state.dossier
+        self._ctx.stored = None
 
     async def acknowledged(
         self, state: Acquittement, entry: Entry | None, outcome: str, events: list[Event]
     ) -> int:
         """AGORA's state after an answer, and what the return flow reports of it; the item's
         generation (a newer one: reload)."""
-        values: dict[str, Any] = {"verifier": False, "attempts": 0, "last_outcome": outcome}
-        if self._ctx.id_agora is None:  # linked or created: the creation's key is spent
-            values |= {"idempotency_key": None, "body_digest": None}
+        values = self._acknowledged_values(outcome)
         entries = [entry] if entry else []
         generation = await self.record(values, entries, acquittement=state, retours=events)
         self._ctx.id_agora, self._ctx.acknowledged = state.id_agora, state.dossier
         self._ctx.stored = None
         return generation
+
+    def _acknowledged_values(self, outcome: str) -> dict[str, Any]:
+        values: dict[str, Any] = {"verifier": False, "attempts": 0, "last_outcome": outcome}
+        if self._ctx.id_agora is None:  # linked or created: the creation's key is spent
+            values |= {"idempotency_key": None, "body_digest": None}
+        return values
 
     async def retry_later(self, error: AgoraError, *, name: str, entry: Entry | None) -> None:
         """Ambiguous or transient: due again after a backoff, AGORA's Retry-After honoured
@@ -217,21 +255,47 @@ class ClaimedItem:
         retours: list[Event] | None = None,
     ) -> int:
         """Commit through the recorder; `Stop` when the claim is no longer this pass's."""
-        entries = [*self._unrecorded, *(entries or [])]
+        written = await self._write(
+            values,
+            entries or [],
+            acquittement=acquittement,
+            lease_valid_at=lease_valid_at,
+            retours=retours or [],
+        )
+        return written.generation
+
+    async def _write(
+        self,
+        values: dict[str, Any],
+        entries: list[Entry],
+        *,
+        acquittement: Acquittement | None = None,
+        lease_valid_at: datetime | None = None,
+        attempt: Attempt | None = None,
+        retours: list[Event] | None = None,
+    ) -> Written:
+        """What is staged goes too (the later values win: they are the newer facts; the
+        staged success's events come before this record's)."""
         record = Record(
             self._ctx.id_dossier,
             self._claim.token,
-            values,
-            entries,
-            acquittement,
+            self._staged | values,
+            [*self._unrecorded, *entries],
+            acquittement or self._staged_state,
             lease_valid_at,
-            retours or [],
+            [*self._staged_events, *(retours or [])],
+            attempt,
         )
-        generation = await self._recorder.commit(record)
-        if generation is None:
-            # Fenced: another worker holds the dossier now; it reads AGORA back first.
-            self._stats.fenced += 1
-            log.info("delivery.claim.lost", id_dossier=self._ctx.id_dossier)
-            raise Stop
-        self._unrecorded = []
-        return generation
+        written = await self._recorder.write(record)
+        if written is None:
+            self._lost()
+        self._unrecorded, self._staged, self._staged_state = [], {}, None
+        self._staged_events = []
+        return written
+
+    def _lost(self) -> NoReturn:
+        # Fenced: another worker holds the dossier now (or may: the lease lapsed); it reads
+        # AGORA back first.
+        self._stats.fenced += 1
+        log.info("delivery.claim.lost", id_dossier=self._ctx.id_dossier)
+        raise Stop

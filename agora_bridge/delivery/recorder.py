@@ -3,11 +3,16 @@ together (`docs/DELIVERY.md`, "Group commit").
 
 A worker hands the recorder a `Record` and waits for it. The recorder writes whatever has
 arrived, in one transaction: each record's update of its work item fenced on its claim's
-token (and, for an attempt, on a lease that still has time left), its acknowledged state,
-then one ledger append for the group and one insert of its return-flow events
-(`storage/retours.py`). A record whose fence fails is dropped alone (its `generation` comes
-back None) and neither its entries nor its events are written. A group the database refuses
-is retried record by record, so one bad record never fails the others.
+token (and, for an attempt, on a lease that still has time left), the group's acknowledged
+states in one statement, then one ledger append for the group and one insert of its
+return-flow events (`storage/retours.py`). A record whose fence fails is dropped alone (its
+`generation` comes back None) and neither its entries nor its events are written. A group the
+database refuses is retried record by record, so one bad record never fails the others.
+
+An outcome and the next call's attempt travel in one record (one statement, one commit a
+call): the attempt's part then applies only while the item is still at the generation the
+pass planned from and its lease still runs; the outcome's part (its events included) applies
+regardless.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import ColumnElement, Table, and_, case, literal, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,6 +44,23 @@ _ITEMS = cast(Table, Livraison.__table__)
 _MAX_GROUP = 256
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A call about to leave, riding on a record that carries the previous call's outcome:
+    applied only if the item is still at `generation` and its lease runs at `valid_at`."""
+
+    values: dict[str, Any]  # the columns of `livraison` to set, `lease_until` among them
+    entry: Entry
+    generation: int
+    valid_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    generation: int
+    attempted: bool  # the record's `attempt` was applied (and its entry appended)
+
+
 @dataclass(slots=True)
 class Record:
     """One fact about one claimed work item, to commit before the worker goes on."""
@@ -50,12 +72,13 @@ class Record:
     acquittement: Acquittement | None = None
     lease_valid_at: datetime | None = None  # an attempt: the lease must outlast the call
     retours: list[Event] = field(default_factory=list)  # what the return flow reports
+    attempt: Attempt | None = None
 
 
 @dataclass(slots=True)
 class _Pending:
     record: Record
-    done: asyncio.Future[int | None]
+    done: asyncio.Future[Written | None]
 
 
 class Recorder:
@@ -86,7 +109,13 @@ class Recorder:
 
     async def commit(self, record: Record) -> int | None:
         """The item's generation once `record` is durable; None when its fence failed."""
-        done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        written = await self.write(record)
+        return None if written is None else written.generation
+
+    async def write(self, record: Record) -> Written | None:
+        """Once `record` is durable: the item's generation and whether its attempt applied;
+        None when its fence failed."""
+        done: asyncio.Future[Written | None] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(record, done))
         return await done
 
@@ -110,38 +139,77 @@ class Recorder:
             for pending in group:
                 await self._commit_group([pending])
             return
-        for pending, generation in zip(group, results, strict=True):
+        for pending, written in zip(group, results, strict=True):
             if not pending.done.done():
-                pending.done.set_result(generation)
+                pending.done.set_result(written)
 
-    async def _write(self, records: list[Record]) -> list[int | None]:
+    async def _write(self, records: list[Record]) -> list[Written | None]:
         async with self._write_lock, self._sessions() as session, session.begin():
             # One row-lock order for every writer; the ledger's lock comes last.
             order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
-            results: list[int | None] = [None] * len(records)
+            results: list[Written | None] = [None] * len(records)
+            for index in order:
+                results[index] = await _apply(session, records[index])
+            states: dict[str, dict[str, Any]] = {}
             entries: list[Entry] = []
             events: list[Event] = []
-            for index in order:
-                results[index] = await self._apply(session, records[index])
-            for record, generation in zip(records, results, strict=True):
-                if generation is not None:
-                    entries.extend(record.entries)
-                    events.extend(record.retours)
+            now = self._clock()
+            for record, written in zip(records, results, strict=True):
+                if written is None:
+                    continue
+                if record.acquittement is not None:
+                    states[record.id_dossier] = acknowledged.row(
+                        record.acquittement, self._crypto, now=now
+                    )
+                entries.extend(record.entries)
+                events.extend(record.retours)
+                if written.attempted and record.attempt is not None:
+                    entries.append(record.attempt.entry)
+            if states:
+                await acknowledged.store_many(session, states)
             if entries:  # a group of records without entries needs no read of the head
                 await append(session, entries)
             await retours.record(session, events)  # after the ledger's lock: one INSERT
             return results
 
-    async def _apply(self, session: AsyncSession, record: Record) -> int | None:
-        fence = [_ITEMS.c.id_dossier == record.id_dossier, _ITEMS.c.lease_owner == record.token]
-        if record.lease_valid_at is not None:
-            fence.append(_ITEMS.c.lease_until > record.lease_valid_at)
-        # Core, not the ORM: nothing here needs the unit of work, and this runs twice a call.
-        statement = (
-            update(_ITEMS).where(*fence).values(record.values).returning(_ITEMS.c.generation)
+
+async def _apply(session: AsyncSession, record: Record) -> Written | None:
+    fence = [_ITEMS.c.id_dossier == record.id_dossier, _ITEMS.c.lease_owner == record.token]
+    if record.lease_valid_at is not None:
+        fence.append(_ITEMS.c.lease_until > record.lease_valid_at)
+    values = record.values
+    if record.attempt is not None:
+        values = values | _conditional(record.attempt, values)
+    # Core, not the ORM: nothing here needs the unit of work, and this runs once a call.
+    statement = (
+        update(_ITEMS)
+        .where(*fence)
+        .values(values)
+        .returning(_ITEMS.c.generation, _ITEMS.c.lease_until)
+    )
+    row = (await session.execute(statement)).one_or_none()
+    if row is None:
+        return None
+    generation, lease_until = row
+    attempt = record.attempt
+    # The attempt applied iff its condition held: then the generation is the one it expects
+    # and the lease is the new one (after `valid_at`); else one of the two says it did not.
+    attempted = (
+        attempt is not None
+        and generation == attempt.generation
+        and lease_until is not None
+        and lease_until > attempt.valid_at
+    )
+    return Written(generation, attempted)
+
+
+def _conditional(attempt: Attempt, values: dict[str, Any]) -> dict[str, ColumnElement[Any]]:
+    """The attempt's columns, each set only if its condition holds (SET reads the old row)."""
+    holds = and_(_ITEMS.c.generation == attempt.generation, _ITEMS.c.lease_until > attempt.valid_at)
+    return {
+        column: case(
+            (holds, literal(value, _ITEMS.c[column].type)),
+            else_=values.get(column, _ITEMS.c[column]),
         )
-        generation: int | None = (await session.execute(statement)).scalar_one_or_none()
-        if generation is not None and record.acquittement is not None:
-            values = acknowledged.row(record.acquittement, self._crypto, now=self._clock())
-            await acknowledged.store(session, record.id_dossier, values)
-        return generation
+        for column, value in attempt.values.items()
+    }

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import fields
+from typing import cast
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.ledger.chain import GENESIS, Chained, Checker, Entry, Verdict, entry_hash
@@ -23,6 +24,7 @@ _LOCK_KEY = 0x41474F52414C4447
 _READ_BATCH = 5000
 # The session's info key naming the transaction that holds the lock.
 _LOCKED_IN = "ledger_locked_in"
+_TABLE = cast(Table, LedgerEntry.__table__)
 
 
 async def append(session: AsyncSession, entries: Sequence[Entry]) -> str:
@@ -36,7 +38,9 @@ async def append(session: AsyncSession, entries: Sequence[Entry]) -> str:
         digest = entry_hash(entry, prev)
         rows.append({**_columns(entry), "prev_hash": prev, "hash": digest})
         prev = digest
-    await session.execute(insert(LedgerEntry), rows)
+    # The table, not the entity: the ORM's bulk insert leaves out None values, so entries of
+    # different shapes (an attempt, then an outcome...) would each become their own INSERT.
+    await session.execute(insert(_TABLE), rows)
     return prev
 
 

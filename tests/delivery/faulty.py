@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from agora_bridge.agora.transport import AiohttpTransport
+
 
 @dataclass
 class Loss:
@@ -25,7 +27,7 @@ class Loss:
 
 @dataclass
 class Faulty(httpx.AsyncBaseTransport):
-    inner: httpx.AsyncBaseTransport = field(default_factory=httpx.AsyncHTTPTransport)
+    inner: httpx.AsyncBaseTransport = field(default_factory=AiohttpTransport)  # the default
     losses: list[Loss] = field(default_factory=list)
     sent: list[httpx.Request] = field(default_factory=list)
     # Requests whose body holds this text wait for the event before they leave.

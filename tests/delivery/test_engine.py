@@ -15,6 +15,7 @@ from agora_bridge.delivery.stats import queue_status
 from agora_bridge.ledger.store import read_chain
 from agora_bridge.storage.models import Livraison
 from tests.builders import snapshot
+from tests.delivery.checks import assert_every_attempt_has_its_outcome
 from tests.delivery.faulty import Faulty
 from tests.delivery.harness import (
     CODE_FINANCEUR,
@@ -256,3 +257,28 @@ async def test_asked_to_stop_it_finishes_its_passes_and_frees_the_rest(database_
             )
         assert claimed == 0
         assert await bridge.pending() == 12 - len(agora)
+
+
+async def test_a_step_of_a_snapshot_superseded_during_a_call_is_never_sent(
+    database_url: str,
+) -> None:
+    """The creation's success rides with the entry's attempt (one commit a call); a newer
+    snapshot stored during the creation voids that attempt: the entry goes with its date."""
+    async with delivery(database_url) as bridge:
+        release = bridge.transport.hold('"titulaire"')  # the creation's body only
+        await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
+        running = asyncio.create_task(bridge.engine().run_once())
+        async with asyncio.timeout(10):
+            while not bridge.transport.requests("POST", r"/dossiers$"):
+                await asyncio.sleep(0.01)
+        newer = snapshot("ENTRE", id_dossier="PDL-1", version=2, date_entree="2019-03-05")
+        await bridge.ingest(newer)
+        release.set()
+        await running
+        await bridge.drain()
+        dossier = (await bridge.on_agora())["PDL-1"]
+        assert historique(dossier) == ["CREATION", "ENTREE"]  # no entry to rectify
+        (entree,) = bridge.transport.requests("POST", r"/entree$")
+        assert b'"date_entree":"2019-03-05"' in entree.content
+        await assert_every_attempt_has_its_outcome(bridge)
+        assert await bridge.ledger_intact()

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from agora_bridge.delivery.claims import claim_due
-from agora_bridge.delivery.recorder import Record, Recorder
+from agora_bridge.delivery.recorder import Record, Recorder, Written
 from agora_bridge.ledger.store import read_chain
 from agora_bridge.storage.models import EtatAgora, Livraison
 from tests.builders import snapshot
@@ -213,16 +213,16 @@ async def test_5_death_before_the_outcome_commits_reads_back_on_restart(
 ) -> None:
     async with delivery(database_url) as bridge:
         await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
-        original = Recorder.commit
+        original = Recorder.write  # every record of a pass goes through it
 
-        async def dies_on_outcomes(self: Recorder, record: Record) -> int | None:
+        async def dies_on_outcomes(self: Recorder, record: Record) -> Written | None:
             if any(e.kind == "agora.outcome" for e in record.entries):
                 raise Killed
             return await original(self, record)
 
-        monkeypatch.setattr(Recorder, "commit", dies_on_outcomes)
+        monkeypatch.setattr(Recorder, "write", dies_on_outcomes)
         await bridge.engine().run_once()
-        monkeypatch.setattr(Recorder, "commit", original)
+        monkeypatch.setattr(Recorder, "write", original)
         assert historique((await bridge.on_agora())["PDL-1"]) == ["CREATION"]
 
         later = datetime.now(UTC) + timedelta(seconds=bridge.settings.lease_s + 1)

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.delivery.claims import claim_due
-from agora_bridge.delivery.recorder import Record, Recorder
+from agora_bridge.delivery.recorder import Attempt, Record, Recorder, Written
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import read_chain, verify_ledger
 from agora_bridge.storage.ingest import ingest_parsed
+from agora_bridge.storage.models import Livraison
 from tests.builders import snapshot
 from tests.delivery.harness import CRYPTO, ingestion
 
@@ -49,3 +50,70 @@ async def test_one_failed_fence_drops_only_its_record(
         written = [link.entry.id_dossier async for link in read_chain(session)]
         assert (await verify_ledger(session)).intact
     assert written[-2:] == ["PDL-1", "PDL-3"]
+
+
+def outcome(id_dossier: str) -> Entry:
+    return Entry(recorded_at=datetime.now(UTC), kind="agora.outcome", id_dossier=id_dossier)
+
+
+async def attempt_after_outcome(
+    session_maker: async_sessionmaker[AsyncSession], *, generation: int, valid_at: datetime
+) -> tuple[Written | None, Livraison, list[str]]:
+    """PDL-1's outcome record carrying the next call's attempt (lease of an hour from now)."""
+    await ingest_parsed(session_maker, [(1, snapshot("VALIDE", id_dossier="PDL-1"))], ingestion())
+    now = datetime.now(UTC)
+    async with session_maker() as session, session.begin():
+        (claim,) = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=1)
+    renewed = valid_at + timedelta(hours=2)
+    attempt = Attempt(
+        {"last_attempt_at": valid_at, "lease_until": renewed, "last_outcome": "ATTEMPT"},
+        entry("PDL-1"),
+        generation,
+        valid_at,
+    )
+    values = {"last_outcome": "SUCCES", "attempts": 0}
+    record = Record("PDL-1", claim.token, values, [outcome("PDL-1")], attempt=attempt)
+    async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
+        written = await recorder.write(record)
+    async with session_maker() as session:
+        item = await session.get(Livraison, "PDL-1")
+        kinds: list[str] = [link.entry.kind async for link in read_chain(session)]
+        assert (await verify_ledger(session)).intact
+    assert item is not None
+    return written, item, kinds[1:]  # after the ingest's decision
+
+
+async def test_an_attempt_rides_on_an_outcome_when_generation_and_lease_hold(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    valid_at = datetime.now(UTC)
+    written, item, kinds = await attempt_after_outcome(
+        session_maker, generation=1, valid_at=valid_at
+    )
+    assert written == Written(1, attempted=True)
+    assert item.last_outcome == "ATTEMPT"  # the attempt's value wins over the outcome's
+    assert item.lease_until == valid_at + timedelta(hours=2)
+    assert kinds == ["agora.outcome", "agora.attempt"]
+
+
+async def test_an_attempt_planned_from_a_superseded_generation_is_not_recorded(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    written, item, kinds = await attempt_after_outcome(
+        session_maker, generation=0, valid_at=datetime.now(UTC)
+    )
+    assert written == Written(1, attempted=False)
+    assert (item.last_outcome, item.attempts, item.last_attempt_at) == ("SUCCES", 0, None)
+    assert kinds == ["agora.outcome"]  # the outcome is durable, the attempt never happened
+
+
+async def test_an_attempt_after_its_lease_lapsed_is_not_recorded(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    written, item, kinds = await attempt_after_outcome(
+        session_maker, generation=1, valid_at=datetime.now(UTC) + timedelta(hours=3)
+    )
+    assert written == Written(1, attempted=False)
+    assert item.last_outcome == "SUCCES"
+    assert item.last_attempt_at is None
+    assert kinds == ["agora.outcome"]
