@@ -8,9 +8,11 @@ a dossier (`GET`, the body of `409 TRANSITION_DEJA_APPLIQUEE`) back into our mod
 
 from __future__ import annotations
 
+import json
 from typing import assert_never
 
 from agora_bridge.agora import schemas as wire
+from agora_bridge.agora.schemas import from_agora
 from agora_bridge.decision.dossier import (
     AgoraDossier,
     AnnulationAgora,
@@ -26,6 +28,7 @@ from agora_bridge.decision.dossier import (
     Sortir,
     Titulaire,
 )
+from agora_bridge.snapshots.model import Statut
 
 TransitionBody = wire.Entree | wire.Sortie | wire.Solde | wire.Annulation
 Body = wire.Creation | TransitionBody | wire.Rectification
@@ -86,6 +89,25 @@ def lot_line(dossier: AgoraDossier, *, code_financeur: str) -> wire.LigneLot:
         solde=_solde(dossier.solde) if dossier.solde else None,
         annulation=_annulation(dossier.annulation) if dossier.annulation else None,
     )
+
+
+def from_lot_line(line: bytes) -> AgoraDossier:
+    """The dossier a lot line creates when AGORA accepts it: its final state."""
+    content = json.loads(line)
+    statut = next(
+        (statut for stage, statut in _FINAL_STAGES if content.get(stage) is not None),
+        Statut.VALIDE,
+    )
+    return from_wire(from_agora(wire.Dossier, {**content, "id_agora": "-", "statut": statut}))
+
+
+# The stage of a lot line that decides its state, the last of the state machine first.
+_FINAL_STAGES = (
+    ("annulation", Statut.ANNULE),
+    ("solde", Statut.SOLDE),
+    ("sortie", Statut.SORTI),
+    ("entree", Statut.ENTRE),
+)
 
 
 def _titulaire(t: Titulaire) -> wire.Titulaire:

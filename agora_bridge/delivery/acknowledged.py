@@ -104,14 +104,22 @@ def row(acquittement: Acquittement, crypto: NirCrypto, *, now: datetime) -> dict
 
 async def store(session: AsyncSession, id_dossier: str, values: dict[str, Any]) -> None:
     """Upsert the acknowledged state of one dossier."""
+    await store_all(session, [{"id_dossier": id_dossier, **values}])
+
+
+async def store_all(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Upsert acknowledged states (`row()` plus `id_dossier`), one statement for all."""
+    if not rows:
+        return
     table = cast(Table, EtatAgora.__table__)
     insert = (
         postgresql.insert(table)
         if session.get_bind().dialect.name == "postgresql"
         else sqlite.insert(table)
-    ).values(id_dossier=id_dossier, **values)
-    statement = insert.on_conflict_do_update(index_elements=["id_dossier"], set_=values)
-    await session.execute(statement)
+    )
+    replaced = {name: insert.excluded[name] for name in rows[0] if name != "id_dossier"}
+    statement = insert.on_conflict_do_update(index_elements=["id_dossier"], set_=replaced)
+    await session.execute(statement, rows)
 
 
 async def reading(session: AsyncSession) -> None:
