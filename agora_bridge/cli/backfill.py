@@ -23,6 +23,7 @@ from rich.table import Table
 
 from agora_bridge.agora.client import AgoraClient
 from agora_bridge.backfill import outcomes, report
+from agora_bridge.backfill.lots import Pacing
 from agora_bridge.backfill.packing import MAX_LINES, Lot
 from agora_bridge.backfill.report import Report
 from agora_bridge.backfill.reprise import Counts
@@ -62,6 +63,13 @@ def backfill(
         lot_size=lot_size or settings.backfill.lot_size,
         code_financeur=settings.code_financeur,
         perimeter=Perimeter(settings.perimetre.categories_exclues),
+        in_flight=settings.backfill.in_flight,
+        pacing=Pacing(
+            poll_s=settings.backfill.poll_s,
+            poll_max_s=settings.backfill.poll_max_s,
+            retry_base_s=settings.sync.retry_base_s,
+            retry_cap_s=settings.sync.retry_cap_s,
+        ),
     )
     if dry_run:
         result = _dry_run(file, options)
