@@ -152,6 +152,8 @@ class Backfill:
                 async with self._write, self.sessions() as session, session.begin():
                     await outcomes.deposited(session, lot, id_lot, now=self.clock())
                 lot.id_lot = id_lot
+                if lot.states is not None:
+                    lot.body = b""  # AGORA has it: only the states are needed now (memory)
             lines = await lots.compte_rendu(self.client, lot.id_lot, pacing)
         except AgoraPermanentError as error:
             log.warning("backfill.lot.refused", numero=lot.numero, code=error.code)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agora_bridge.agora.mapping import creation, from_wire
 from agora_bridge.agora.schemas import Dossier, from_agora
 from agora_bridge.decision.planner import project
+from agora_bridge.delivery.claims import claim_due
+from agora_bridge.delivery.engine import utc_now
 from agora_bridge.snapshots.model import Snapshot
 from tests.backfill.harness import backfill, dossier, write_lines
 from tests.delivery.checks import in_order
@@ -112,3 +114,20 @@ async def test_a_newer_snapshot_during_its_lot_waits_then_the_engine_sends_the_r
         await bridge.drain()
         await assert_on_agora(bridge, newer)
         assert (await bridge.stats())["requetes"].get("POST /agora/v2/dossiers 201") is None
+
+
+async def test_a_dossier_the_engine_has_claimed_stays_with_the_engine(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(snap("VALIDE", "PDL-PRIS"))
+        async with bridge.sessions() as session, session.begin():
+            claims = await claim_due(
+                session, owner="test", now=utc_now(), lease=timedelta(seconds=30), limit=1
+            )
+        newer = snap("ENTRE", "PDL-PRIS", version=2)
+        path = write_lines(tmp_path / "f.jsonl", [newer.model_dump(mode="json")])
+        report = await backfill(bridge, path)
+        assert (report.counts.au_moteur, report.lots) == (1, 0)
+        await bridge.engine().work_on(claims)  # the claim's pass plans from the newest snapshot
+        await assert_on_agora(bridge, newer)
