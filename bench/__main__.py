@@ -11,6 +11,7 @@ BENCHMARKS = [
     "bench.api_keys",
     "bench.ingest_api",
     "bench.sync",
+    "bench.backfill",
 ]
 
 

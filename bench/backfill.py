@@ -28,9 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from agora_bridge.snapshots.validation import paris_today
+from agora_bridge.storage import db
 from agora_bridge.storage.crypto import DEMO_NIR_INDEX_KEY, DEMO_NIR_KEYS
+from agora_bridge.storage.models import Reprise
 from agora_bridge.synthetic import write_file
 from bench.api_keys import throwaway_database
 from bench.floor import mock_process
@@ -45,6 +48,22 @@ class Run:
     peak_rss_mib: float
     cpu_s: float
     report: dict[str, Any]
+    reading_s: float  # from the reprise's creation to the end of reading (its own record)
+    lots_s: float  # from there to the last lot's outcome
+
+
+async def phases(url: str) -> tuple[float, float]:
+    """The reading and lot phases' durations, from the reprise's own timestamps."""
+    engine = db.make_engine(url)
+    try:
+        async with db.make_sessionmaker(engine)() as session:
+            reprise = (await session.scalars(select(Reprise))).one()
+    finally:
+        await engine.dispose()
+    assert reprise.lecture_finie_at is not None
+    assert reprise.termine_at is not None
+    reading = (reprise.lecture_finie_at - reprise.created_at).total_seconds()
+    return reading, (reprise.termine_at - reprise.lecture_finie_at).total_seconds()
 
 
 def environment(database_url: str, mock_url: str, lot_size: int) -> dict[str, str]:
@@ -113,7 +132,7 @@ async def run(args: argparse.Namespace, path: Path, workdir: Path) -> list[Run]:
                 stats = (await http.get("/__mock__/stats")).json()
             if stats["lignes_lot"]["ACCEPTE"] != report["acceptes"] or not report["termine"]:
                 raise RuntimeError(f"incomplete backfill: {report} / {stats}")
-            runs.append(Run(backend, seconds, rss, cpu, report))
+            runs.append(Run(backend, seconds, rss, cpu, report, *await phases(url)))
     return runs
 
 
@@ -146,7 +165,8 @@ def main() -> None:
         print(
             f"{r.backend:>10} {r.seconds:>8.1f} {args.dossiers / r.seconds:>8,.0f} "
             f"{r.report['envoyes'] / r.seconds:>7,.0f} {r.report['acceptes']:>9,} "
-            f"{r.peak_rss_mib:>12.0f} {r.cpu_s:>6.0f} {r.seconds / validate.seconds:>10.2f}"
+            f"{r.peak_rss_mib:>12.0f} {r.cpu_s:>6.0f} {r.seconds / validate.seconds:>10.2f} "
+            f"{r.reading_s:>9.1f} {r.lots_s:>7.1f}"
         )
 
 
