@@ -58,6 +58,12 @@ class AgoraSettings(BaseModel):
 class BackfillSettings(BaseModel):
     since: date = date(2017, 1, 1)
     lot_size: int = Field(default=5000, ge=1, le=10000)
+    # Lots on AGORA at once; a lot's status is read after `poll_s`, then half as long again
+    # each time, up to `poll_max_s`. AGORA's failures are waited out with the engine's backoff
+    # (`SYNC__RETRY_BASE_S`, `SYNC__RETRY_CAP_S`).
+    in_flight: int = Field(default=3, ge=1, le=16)
+    poll_s: float = Field(default=0.5, gt=0)
+    poll_max_s: float = Field(default=5.0, gt=0)
 
 
 class PerimetreSettings(BaseModel):

@@ -12,6 +12,7 @@ BENCHMARKS = [
     "bench.ingest_api",
     "bench.sync",
     "bench.orientation",
+    "bench.backfill",
 ]
 
 

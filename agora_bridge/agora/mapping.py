@@ -13,6 +13,7 @@ doc-mapping`) is printed from them, so that the document is the code.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,6 +22,7 @@ from typing import Any, Generic, TypeVar, cast
 from pydantic import BaseModel
 
 from agora_bridge.agora import schemas as wire
+from agora_bridge.agora.schemas import from_agora
 from agora_bridge.decision.dossier import (
     AgoraDossier,
     AnnulationAgora,
@@ -36,7 +38,7 @@ from agora_bridge.decision.dossier import (
     Sortir,
     Titulaire,
 )
-from agora_bridge.snapshots.model import TypeCertification
+from agora_bridge.snapshots.model import Statut, TypeCertification
 
 TransitionBody = wire.Entree | wire.Sortie | wire.Solde | wire.Annulation
 Body = wire.Creation | TransitionBody | wire.Rectification
@@ -206,6 +208,25 @@ def creation(titulaire: Titulaire, fige: Fige, *, code_financeur: str) -> wire.C
 def lot_line(dossier: AgoraDossier, *, code_financeur: str) -> wire.LigneLot:
     """A backfill line: the creation body plus the stages that give the final state."""
     return LIGNE_LOT.construire(dossier, {"code_financeur": code_financeur})
+
+
+def from_lot_line(line: bytes) -> AgoraDossier:
+    """The dossier a lot line creates when AGORA accepts it: its final state."""
+    content = json.loads(line)
+    statut = next(
+        (statut for stage, statut in _FINAL_STAGES if content.get(stage) is not None),
+        Statut.VALIDE,
+    )
+    return from_wire(from_agora(wire.Dossier, {**content, "id_agora": "-", "statut": statut}))
+
+
+# The stage of a lot line that decides its state, the last of the state machine first.
+_FINAL_STAGES = (
+    ("annulation", Statut.ANNULE),
+    ("solde", Statut.SOLDE),
+    ("sortie", Statut.SORTI),
+    ("entree", Statut.ENTRE),
+)
 
 
 def from_wire(d: wire.Dossier) -> AgoraDossier:

@@ -1,31 +1,49 @@
 """`agora-bridge demo`: the whole flow on synthetic data, with no configuration.
 
-For now: generate → validate → store (NIRs, names and birth dates encrypted) → summary. The
-backfill, the sync engine and the bundled AGORA mock join the demo as their issues land.
+generate → validate → backfill (the bundled AGORA mock in this process, on a free loopback
+port) → a round of deltas through the sync engine → a summary. A SQLite file; NIRs, names and
+birth dates encrypted at rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agora_bridge.agora.client import AgoraClient
+from agora_bridge.backfill import report as backfill_report
+from agora_bridge.backfill.lots import Pacing
+from agora_bridge.backfill.run import Backfill, Options
+from agora_bridge.cli.backfill import report_table
 from agora_bridge.cli.import_file import summary_table
 from agora_bridge.cli.validate import print_table
+from agora_bridge.delivery.engine import Engine
 from agora_bridge.logs import configure_logging
-from agora_bridge.settings import Settings
+from agora_bridge.settings import DEMO_AGORA_CLIENT_ID, DEMO_AGORA_CLIENT_SECRET, Settings
 from agora_bridge.snapshots.perimeter import Perimeter
 from agora_bridge.snapshots.preflight import preflight
-from agora_bridge.snapshots.reader import read_lines
 from agora_bridge.snapshots.validation import paris_today
 from agora_bridge.storage import db
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.ingest import Ingestion, IngestReport, ingest_lines
+from agora_bridge.storage.models import Livraison
 from agora_bridge.synthetic import write_file
+from agora_bridge.synthetic.histories import histories
+from mocks import mock_in_thread
+
+# The deltas' dossiers after the file's (their ids must not collide).
+_DELTA_FIRST_INDEX = 9_000_000
 
 
 def demo(
@@ -38,13 +56,27 @@ def demo(
     """Run the flow end to end on synthetic dossiers: a SQLite file, no configuration."""
     workdir.mkdir(parents=True, exist_ok=True)
     database = workdir / "agora_bridge.db"
-    settings = Settings(mode="demo", database_url=f"sqlite:///{database}")
     log_file = (workdir / "demo.log").open("w", encoding="utf-8")
-    with log_file:
+    with log_file, mock_in_thread(lot_delay_s=0.2) as mock:
+        settings = _settings(database, mock.url)
         # The terminal shows the tables; the structured log goes to a file.
         configure_logging(level="DEBUG", fmt="json", stream=log_file)
         asyncio.run(_run(settings, workdir, database, dossiers=dossiers, seed=seed))
+        Console().print(_agora_table(mock.url))
     Console().print(f"Log: {log_file.name}   Database: {database}")
+
+
+def _settings(database: Path, mock_url: str) -> Settings:
+    return Settings(
+        mode="demo",
+        database_url=f"sqlite:///{database}",
+        agora={
+            "base_url": f"{mock_url}/agora/v2",
+            "client_id": DEMO_AGORA_CLIENT_ID,
+            "client_secret": DEMO_AGORA_CLIENT_SECRET,
+            "max_rps": 0,
+        },
+    )
 
 
 async def _run(
@@ -59,25 +91,92 @@ async def _run(
     with preflight(source, today=today, since=settings.backfill.since, perimeter=perimeter) as r:
         console.print("[bold]2. Validated[/] (agora-bridge validate)")
         print_table(r, console)
-    report = await _store(settings, database, source, perimeter)
-    console.print("[bold]3. Stored[/] the current state of each dossier, identities encrypted")
-    console.print(summary_table(report))
-
-
-async def _store(
-    settings: Settings, database: Path, source: Path, perimeter: Perimeter
-) -> IngestReport:
     for stale in database.parent.glob(f"{database.name}*"):
         stale.unlink()  # each demo starts from an empty database
     engine = db.make_engine(settings.database_url)
     try:
         await db.upgrade(engine)
-        ingestion = Ingestion(
-            today=paris_today(),
-            now=datetime.now(UTC),
-            perimeter=perimeter,
-            crypto=NirCrypto.from_settings(settings),
-        )
-        return await ingest_lines(db.make_sessionmaker(engine), read_lines(source), ingestion)
+        sessions = db.make_sessionmaker(engine)
+        crypto = NirCrypto.from_settings(settings)
+        async with AgoraClient(settings.agora_access()) as client:
+            console.print("[bold]3. Backfilled[/] through AGORA lots (agora-bridge backfill)")
+            console.print(await _backfill(settings, sessions, client, crypto, source))
+            console.print("[bold]4. Deltas[/] through the sync engine (agora-bridge sync)")
+            console.print(
+                await _deltas(settings, sessions, client, crypto, dossiers=dossiers, seed=seed)
+            )
     finally:
         await engine.dispose()
+
+
+async def _backfill(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    client: AgoraClient,
+    crypto: NirCrypto,
+    source: Path,
+) -> Table:
+    options = Options(
+        since=settings.backfill.since,
+        lot_size=settings.backfill.lot_size,
+        code_financeur=settings.code_financeur,
+        perimeter=Perimeter(settings.perimetre.categories_exclues),
+        pacing=Pacing(poll_s=0.1, poll_max_s=0.5),
+    )
+    run = Backfill(
+        sessions, client, crypto, options, today=paris_today(), clock=lambda: datetime.now(UTC)
+    )
+    progress = await run.run(source)
+    async with sessions() as session:
+        return report_table(await backfill_report.load(session, progress))
+
+
+async def _deltas(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    client: AgoraClient,
+    crypto: NirCrypto,
+    *,
+    dossiers: int,
+    seed: int,
+) -> Table:
+    """New dossiers (a tenth of the file's), each version of their life in its own round, as
+    the Région's system would send them: ingested as the API would, then the engine until
+    nothing is due."""
+    today = paris_today()
+    count = max(1, dossiers // 10)
+    lives = list(histories(count, seed=seed, today=today, first_index=_DELTA_FIRST_INDEX))
+    perimeter = Perimeter(settings.perimetre.categories_exclues)
+    engine = Engine(sessions, client, crypto, settings.sync, code_financeur=settings.code_financeur)
+    report = IngestReport()
+    for step in range(max(len(life) for life in lives)):
+        versions = [life[step].encode() for life in lives if step < len(life)]
+        ingestion = Ingestion(
+            today=today, now=datetime.now(UTC), perimeter=perimeter, crypto=crypto
+        )
+        await ingest_lines(sessions, enumerate(versions, 1), ingestion, report=report)
+        while await engine.run_once():
+            pass
+    versions_count = sum(len(life) for life in lives)
+    table = summary_table(report)
+    table.title = f"Deltas: {count:,} new dossiers, {versions_count:,} versions"
+    async with sessions() as session:
+        states = await session.execute(
+            select(Livraison.etat, func.count()).group_by(Livraison.etat).order_by(Livraison.etat)
+        )
+        for etat, items in states:
+            table.add_row(f"work items {etat}", f"{items:,}")
+    return table
+
+
+def _agora_table(mock_url: str) -> Table:
+    """5. What AGORA (the mock) holds now, by state."""
+    body = httpx.get(f"{mock_url}/__mock__/dossiers").content
+    states = Counter(json.loads(line)["statut"] for line in body.splitlines() if line.strip())
+    table = Table(title="5. On AGORA (the bundled mock)", show_header=False)
+    table.add_column("state")
+    table.add_column("dossiers", justify="right")
+    for statut, count in sorted(states.items()):
+        table.add_row(statut, f"{count:,}")
+    table.add_row("total", f"{sum(states.values()):,}")
+    return table

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from agora_bridge.cli import demo, reconcile, sync, validate
+from agora_bridge.cli.backfill import backfill
 from agora_bridge.cli.callers import keys_app, orgs_app
 from agora_bridge.cli.common import debug_mode, operator_errors
 from agora_bridge.cli.db import db_app
@@ -48,6 +49,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(nir_keys_app, name="nir-keys")
 app.add_typer(ledger_app, name="ledger")
 app.command("import")(operator_errors(import_file))
+app.command()(operator_errors(backfill))
 app.command()(operator_errors(serve))
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")

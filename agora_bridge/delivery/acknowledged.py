@@ -106,21 +106,20 @@ def row(acquittement: Acquittement, crypto: NirCrypto, *, now: datetime) -> dict
     }
 
 
-async def store_many(session: AsyncSession, states: dict[str, dict[str, Any]]) -> None:
-    """Upsert the acknowledged states of several dossiers (`row`s by id_dossier): one
-    statement for all of them (executemany)."""
+async def store_all(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Upsert acknowledged states (`row()` plus `id_dossier`), one statement for all
+    (executemany), in the order of their keys: one row-lock order for every writer."""
+    if not rows:
+        return
     table = cast(Table, EtatAgora.__table__)
     insert = (
         postgresql.insert(table)
         if session.get_bind().dialect.name == "postgresql"
         else sqlite.insert(table)
     )
-    columns = ("id_agora", "acquitte", "titulaire_index", "acquitte_at")
-    statement = insert.on_conflict_do_update(
-        index_elements=["id_dossier"], set_={name: insert.excluded[name] for name in columns}
-    )
-    rows = [{"id_dossier": key, **values} for key, values in sorted(states.items())]
-    await session.execute(statement, rows)
+    replaced = {name: insert.excluded[name] for name in rows[0] if name != "id_dossier"}
+    statement = insert.on_conflict_do_update(index_elements=["id_dossier"], set_=replaced)
+    await session.execute(statement, sorted(rows, key=lambda row: str(row["id_dossier"])))
 
 
 async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Context | None:

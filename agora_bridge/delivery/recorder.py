@@ -165,8 +165,8 @@ class Recorder:
                 events.extend(record.retours)
                 if written.attempted and record.attempt is not None:
                     entries.append(record.attempt.entry)
-            if states:
-                await acknowledged.store_many(session, states)
+            rows = [{"id_dossier": key, **values} for key, values in states.items()]
+            await acknowledged.store_all(session, rows)
             if entries:  # a group of records without entries needs no read of the head
                 await append(session, entries)
             await retours.record(session, events)  # after the ledger's lock: one INSERT

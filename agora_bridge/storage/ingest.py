@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
@@ -99,13 +99,29 @@ class Ingestion:
     now: datetime
     perimeter: Perimeter
     crypto: NirCrypto
+    # The backfill's cut-off (`AVANT_REPRISE`); the synchronous flows have none.
+    since: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class _Valid:
+class ValidLine:
     ligne: int
     snapshot: Snapshot
     classification: Classification
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """What one batch stored, for work a caller adds to the batch's own transaction."""
+
+    last_line: int
+    valid: list[ValidLine]
+    outcomes: list[StoreOutcome | None]  # None: the database refused the line
+    rejected: list[Rejection]
+
+
+# Run in the batch's transaction, after its snapshots, work items and ledger entries.
+BatchHook = Callable[[AsyncSession, StoredBatch], Awaitable[None]]
 
 
 async def ingest_lines(
@@ -115,11 +131,12 @@ async def ingest_lines(
     *,
     batch_size: int = 500,
     report: IngestReport | None = None,
+    then: BatchHook | None = None,
 ) -> IngestReport:
     """Parse and store each line (see `ingest_parsed`)."""
     parsed = ((number, parse_line(line, today=ingestion.today)) for number, line in lines)
     return await ingest_parsed(
-        session_maker, parsed, ingestion, batch_size=batch_size, report=report
+        session_maker, parsed, ingestion, batch_size=batch_size, report=report, then=then
     )
 
 
@@ -130,17 +147,21 @@ async def ingest_parsed(
     *,
     batch_size: int = 500,
     report: IngestReport | None = None,
+    then: BatchHook | None = None,
 ) -> IngestReport:
     """Store each valid snapshot, one transaction a batch: a crash loses at most the batch in
     flight, never acknowledged, and importing it again is harmless (versions decide). Outcomes
-    are counted once their batch is committed, into `report` when given."""
+    are counted once their batch is committed, into `report` when given. `then` adds its own
+    statements to each batch's transaction (the backfill's progress)."""
     report = report if report is not None else IngestReport()
     iterator = iter(items)
     while batch := list(islice(iterator, batch_size)):
         valid = [_classified(ligne, result, ingestion, report) for ligne, result in batch]
         stored = [item for item in valid if item is not None]
         rejected = [result for _, result in batch if isinstance(result, Rejection)]
-        outcomes = await _store_batch(session_maker, stored, rejected, ingestion)
+        outcomes = await _store_batch(
+            session_maker, _Batch(batch[-1][0], stored, rejected), ingestion, then
+        )
         for item, outcome in zip(stored, outcomes, strict=True):
             _record(report, item, outcome)
         log.info("ingest.batch.stored", lines=len(batch), **report.outcomes)
@@ -149,14 +170,14 @@ async def ingest_parsed(
 
 def _classified(
     ligne: int, result: Snapshot | Rejection, ingestion: Ingestion, report: IngestReport
-) -> _Valid | None:
+) -> ValidLine | None:
     if isinstance(result, Rejection):
         report.reject(ligne, result)
         return None
-    return _Valid(ligne, result, classify(result, ingestion.perimeter, since=None))
+    return ValidLine(ligne, result, classify(result, ingestion.perimeter, since=ingestion.since))
 
 
-def _record(report: IngestReport, item: _Valid, outcome: StoreOutcome | None) -> None:
+def _record(report: IngestReport, item: ValidLine, outcome: StoreOutcome | None) -> None:
     if outcome is None:
         report.reject(item.ligne, Rejection(item.snapshot.id_dossier, (REFUS_BASE,)))
         return
@@ -172,23 +193,32 @@ def _record(report: IngestReport, item: _Valid, outcome: StoreOutcome | None) ->
         report.classes[classification.classement.value + motif] += 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    last_line: int
+    items: list[ValidLine]
+    rejected: list[Rejection]
+
+
 async def _store_batch(
     session_maker: async_sessionmaker[AsyncSession],
-    items: list[_Valid],
-    rejected: list[Rejection],
+    batch: _Batch,
     ingestion: Ingestion,
+    then: BatchHook | None,
 ) -> list[StoreOutcome | None]:
     """Every item in one transaction, without a savepoint: the path of nearly every batch.
     When the database refuses an item, the batch is rolled back and stored again item by
     item, each under a savepoint, and only the refused ones (None) are left out."""
-    if not items and not rejected:
-        return []
+    items, rejected = batch.items, batch.rejected
     try:
         async with session_maker() as session, session.begin():
             pairs = [(item.snapshot, item.classification) for item in items]
-            outcomes = await store_snapshots(session, pairs, ingestion.crypto, now=ingestion.now)
+            outcomes: list[StoreOutcome | None] = list(
+                await store_snapshots(session, pairs, ingestion.crypto, now=ingestion.now)
+            )
             await _decided(session, items, outcomes, rejected, ingestion)
-            return list(outcomes)
+            await _then(session, batch, outcomes, then)
+            return outcomes
     except _DATABASE_ERRORS as error:
         if not is_refusal(error):
             raise
@@ -196,11 +226,23 @@ async def _store_batch(
     async with session_maker() as session, session.begin():
         alone = [await _store_alone(session, item, ingestion) for item in items]
         await _decided(session, items, alone, rejected, ingestion)
+        await _then(session, batch, alone, then)
         return alone
 
 
+async def _then(
+    session: AsyncSession,
+    batch: _Batch,
+    outcomes: list[StoreOutcome | None],
+    then: BatchHook | None,
+) -> None:
+    if then is not None:
+        stored = StoredBatch(batch.last_line, batch.items, outcomes, batch.rejected)
+        await then(session, stored)
+
+
 async def _store_alone(
-    session: AsyncSession, item: _Valid, ingestion: Ingestion
+    session: AsyncSession, item: ValidLine, ingestion: Ingestion
 ) -> StoreOutcome | None:
     try:
         async with session.begin_nested():
@@ -217,7 +259,7 @@ async def _store_alone(
 
 async def _decided(
     session: AsyncSession,
-    items: list[_Valid],
+    items: list[ValidLine],
     outcomes: list[StoreOutcome] | list[StoreOutcome | None],
     rejected: list[Rejection],
     ingestion: Ingestion,
@@ -249,11 +291,11 @@ async def _decided(
     await retours.record(session, [_held(item, ingestion) for item in accepted if _is_held(item)])
 
 
-def _is_held(item: _Valid) -> bool:
+def _is_held(item: ValidLine) -> bool:
     return item.classification.classement is Classement.RETENU
 
 
-def _held(item: _Valid, ingestion: Ingestion) -> Event:
+def _held(item: ValidLine, ingestion: Ingestion) -> Event:
     """A snapshot held at classification (its NIR): the return flow says so at once."""
     snapshot = item.snapshot
     return Event(
@@ -265,7 +307,7 @@ def _held(item: _Valid, ingestion: Ingestion) -> Event:
     )
 
 
-def _decision(item: _Valid, outcome: StoreOutcome, ingestion: Ingestion) -> Entry:
+def _decision(item: ValidLine, outcome: StoreOutcome, ingestion: Ingestion) -> Entry:
     classification = item.classification
     motif = f":{classification.motif}" if classification.motif else ""
     return Entry(

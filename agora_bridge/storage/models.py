@@ -214,7 +214,7 @@ class Livraison(Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_outcome: Mapped[str | None] = mapped_column(String(64))
     # Set by the backfill while the dossier is in a lot in flight: the engine leaves it alone.
-    lot_id: Mapped[str | None] = mapped_column(String(64))
+    lot_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # When the newest snapshot made it due: the age of the oldest pending item.
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -341,3 +341,55 @@ class Idempotence(Base):
     empreinte: Mapped[str] = mapped_column(String(64))
     orientation_id: Mapped[str] = mapped_column(String(36), ForeignKey("orientation.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class Reprise(Base):
+    """One backfill of one file (`agora-bridge backfill`): how far it got, durably.
+
+    `id` is a digest of the file's content (its size, first and last MiB), so that the same
+    command run again finds its progress; `compteurs` are the report's counts of the lines
+    stored so far, written in the transaction of each batch.
+    """
+
+    __tablename__ = "reprise"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fichier: Mapped[str] = mapped_column(String(255))
+    since_date: Mapped[date] = mapped_column(Date)
+    # The physical number of the last line whose batch is committed.
+    lignes_lues: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    compteurs: Mapped[dict[str, Any]] = mapped_column(Json)
+    lecture_finie_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    termine_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LotReprise(Base):
+    """A lot of the backfill, recorded before it is submitted: a crash after submission
+    finds it again by its key (the same key and body give the same AGORA lot).
+
+    `cle` is the Idempotency-Key, the SHA-256 of the body; the body is kept encrypted
+    (it holds NIRs and names) until the lot's outcomes are recorded, then dropped.
+    """
+
+    __tablename__ = "lot_reprise"
+    __table_args__ = (
+        CheckConstraint("statut IN ('PRET', 'DEPOSE', 'TRAITE', 'REFUSE')", name="statut"),
+    )
+
+    cle: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reprise_id: Mapped[str] = mapped_column(String(32), ForeignKey("reprise.id"), index=True)
+    numero: Mapped[int] = mapped_column(Integer)
+    statut: Mapped[str] = mapped_column(String(16))
+    nb_lignes: Mapped[int] = mapped_column(Integer)
+    # Line n (from 1) is dossiers[n - 1]: [id_dossier, generation of its work item, version].
+    dossiers: Mapped[list[Any]] = mapped_column(Json)
+    corps: Mapped[bytes | None] = mapped_column(LargeBinary)
+    corps_key_id: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str] = mapped_column(String(36))
+    id_lot: Mapped[str | None] = mapped_column(String(32))
+    # The compte-rendu: {"ACCEPTE": n, "DOUBLON": n, "REJETE": {code: n}, "A_REPRENDRE": n}.
+    resultats: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    depose_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    traite_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

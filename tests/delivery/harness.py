@@ -156,11 +156,13 @@ class Bridge:
 
 
 @asynccontextmanager
-async def delivery(database_url: str, **sync_changes: Any) -> AsyncIterator[Bridge]:
+async def delivery(
+    database_url: str, *, mock_options: dict[str, Any] | None = None, **sync_changes: Any
+) -> AsyncIterator[Bridge]:
     database = make_engine(database_url)
     await upgrade(database)
     try:
-        async with running_mock(lot_delay_s=0.05) as mock:
+        async with running_mock(**{"lot_delay_s": 0.05, **(mock_options or {})}) as mock:
             transport = Faulty()
             client = AgoraClient(agora_settings(mock.url), transport=transport)
             async with client:

@@ -1,0 +1,174 @@
+"""The backfill benchmark of `operations.md`: `agora-bridge backfill` on a generated file.
+
+    .venv/bin/python -m bench.backfill [--dossiers 1000000] [--backend sqlite postgresql]
+                                       [--lot-size 5000] [--profile DIR]
+
+The file is the realistic synthetic mix (`agora_bridge/synthetic/`). `agora-bridge validate`
+runs on it first (the reference time), then, for each database (a SQLite file, a throwaway
+PostgreSQL database), `agora-bridge backfill FILE --json` in its own process against the
+AGORA mock in another (lot delay 0.2 s, no faults): its wall time from start to exit, its
+peak RSS (wait4), its CPU, and the ratio to `validate`'s time. `--profile DIR` runs the
+backfill under cProfile and writes `DIR/backfill-<backend>.prof`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from agora_bridge.snapshots.validation import paris_today
+from agora_bridge.storage import db
+from agora_bridge.storage.crypto import DEMO_NIR_INDEX_KEY, DEMO_NIR_KEYS
+from agora_bridge.storage.models import Reprise
+from agora_bridge.synthetic import write_file
+from bench.api_keys import throwaway_database
+from bench.floor import mock_process
+from bench.validate_memory import measure_validate
+from mocks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    backend: str
+    seconds: float
+    peak_rss_mib: float
+    cpu_s: float
+    report: dict[str, Any]
+    reading_s: float  # from the reprise's creation to the end of reading (its own record)
+    lots_s: float  # from there to the last lot's outcome
+
+
+async def phases(url: str) -> tuple[float, float]:
+    """The reading and lot phases' durations, from the reprise's own timestamps."""
+    engine = db.make_engine(url)
+    try:
+        async with db.make_sessionmaker(engine)() as session:
+            reprise = (await session.scalars(select(Reprise))).one()
+    finally:
+        await engine.dispose()
+    assert reprise.lecture_finie_at is not None
+    assert reprise.termine_at is not None
+    reading = (reprise.lecture_finie_at - reprise.created_at).total_seconds()
+    return reading, (reprise.termine_at - reprise.lecture_finie_at).total_seconds()
+
+
+def environment(database_url: str, mock_url: str, lot_size: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AGORA_BRIDGE_MODE": "test",
+        "AGORA_BRIDGE_DATABASE_URL": database_url,
+        "AGORA_BRIDGE_NIR_KEYS": DEMO_NIR_KEYS,
+        "AGORA_BRIDGE_NIR_INDEX_KEY": DEMO_NIR_INDEX_KEY,
+        "AGORA_BRIDGE_AGORA__BASE_URL": f"{mock_url}/agora/v2",
+        "AGORA_BRIDGE_AGORA__CLIENT_ID": DEMO_CLIENT_ID,
+        "AGORA_BRIDGE_AGORA__CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "AGORA_BRIDGE_AGORA__TIMEOUT_S": "60",  # a 10,000-line compte-rendu is megabytes
+        "AGORA_BRIDGE_BACKFILL__LOT_SIZE": str(lot_size),
+        "AGORA_BRIDGE_BACKFILL__POLL_S": "0.2",
+        "AGORA_BRIDGE_BACKFILL__POLL_MAX_S": "1",
+        "AGORA_BRIDGE_LOG_LEVEL": "WARNING",
+    }
+
+
+def backfill(
+    path: Path, env: dict[str, str], profile: Path | None
+) -> tuple[float, float, float, dict[str, Any]]:
+    """Wall seconds, peak RSS MiB, CPU seconds and the JSON report of one run."""
+    subprocess.run(
+        [sys.executable, "-m", "agora_bridge", "db", "upgrade"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    command = [sys.executable]
+    if profile is not None:
+        command += ["-m", "cProfile", "-o", str(profile)]
+    command += ["-m", "agora_bridge", "backfill", str(path), "--json"]
+    started = time.perf_counter()
+    child = subprocess.Popen(  # noqa: S603 (our own CLI)
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert child.stdout is not None
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: the file has invalid lines
+        raise RuntimeError(f"backfill failed with status {os.waitstatus_to_exitcode(status)}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, usage.ru_maxrss / 1024, cpu, json.loads(output)
+
+
+@asynccontextmanager
+async def database(backend: str, workdir: Path) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    async with throwaway_database() as url:
+        yield url
+
+
+async def run(args: argparse.Namespace, path: Path, workdir: Path) -> list[Run]:
+    runs = []
+    for backend in args.backend:
+        async with mock_process("--lot-delay-s", "0.2") as mock, database(backend, workdir) as url:
+            env = environment(url, mock.url, args.lot_size)
+            profile = args.profile / f"backfill-{backend}.prof" if args.profile else None
+            seconds, rss, cpu, report = await asyncio.to_thread(backfill, path, env, profile)
+            async with httpx.AsyncClient(base_url=mock.url) as http:
+                stats = (await http.get("/__mock__/stats")).json()
+            if stats["lignes_lot"]["ACCEPTE"] != report["acceptes"] or not report["termine"]:
+                raise RuntimeError(f"incomplete backfill: {report} / {stats}")
+            runs.append(Run(backend, seconds, rss, cpu, report, *await phases(url)))
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dossiers", type=int, default=1_000_000)
+    parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--lot-size", type=int, default=5000)
+    parser.add_argument("--profile", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-backfill-") as name:
+        workdir = Path(name)
+        path = workdir / "reprise.jsonl"
+        write_file(path, args.dossiers, seed=1, today=paris_today())
+        validate = measure_validate(path, args.dossiers)
+        runs = asyncio.run(run(args, path, workdir))
+    print(
+        f"backfill of {args.dossiers:,} generated lines, lots of {args.lot_size:,}, "
+        f"{os.cpu_count()} cores"
+    )
+    print(
+        f"validate: {validate.seconds:.1f} s ({args.dossiers / validate.seconds:,.0f} lines/s), "
+        f"peak RSS {validate.peak_rss_mib:.0f} MiB"
+    )
+    print(
+        f"{'backend':>10} {'seconds':>8} {'lines/s':>8} {'sent/s':>7} {'accepted':>9} "
+        f"{'peak RSS MiB':>12} {'CPU s':>6} {'x validate':>10}"
+    )
+    for r in runs:
+        print(
+            f"{r.backend:>10} {r.seconds:>8.1f} {args.dossiers / r.seconds:>8,.0f} "
+            f"{r.report['envoyes'] / r.seconds:>7,.0f} {r.report['acceptes']:>9,} "
+            f"{r.peak_rss_mib:>12.0f} {r.cpu_s:>6.0f} {r.seconds / validate.seconds:>10.2f} "
+            f"{r.reading_s:>9.1f} {r.lots_s:>7.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
