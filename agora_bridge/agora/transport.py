@@ -14,6 +14,7 @@ request that never left (`ConnectError`, `ConnectTimeout`) from one AGORA may ha
 
 from __future__ import annotations
 
+import io
 import ssl
 
 import aiohttp
@@ -24,6 +25,7 @@ _LEFT_TO_AIOHTTP = frozenset({"host", "content-length", "transfer-encoding", "co
 # httpx's request already carries them: aiohttp must not add its own.
 _NOT_ADDED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 _KEEPALIVE_S = 5.0  # httpx's default
+_LARGE_BODY = 2**20  # aiohttp's threshold for a "large" bytes body
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -56,7 +58,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 request.method,
                 str(request.url),
                 headers=headers,
-                data=request.content or None,
+                data=_body(request.content),
                 allow_redirects=False,
                 timeout=_timeout(request),
             ) as answer:
@@ -74,14 +76,26 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
+def _body(content: bytes) -> bytes | io.BytesIO | None:
+    """Over 1 MiB (a lot), a file-like body: aiohttp sends it in chunks instead of warning
+    that one large write might hold the event loop."""
+    if not content:
+        return None
+    return io.BytesIO(content) if len(content) > _LARGE_BODY else content
+
+
 def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
-    """httpx's timeouts for this request: waiting for a connection (pool and connect), and
-    for each read."""
+    """httpx's timeouts for this request: waiting for a connection (pool and connect), each
+    read, and the whole exchange. aiohttp has no write timeout (its read timer starts once the
+    body is sent): a peer that stops reading a 16 MiB lot would block the call for ever, so
+    the exchange is bounded by the sum of httpx's four limits."""
     limits = request.extensions.get("timeout", {})
     connect, pool = limits.get("connect"), limits.get("pool")
     waiting = None if connect is None or pool is None else connect + pool
+    parts = (connect, pool, limits.get("write"), limits.get("read"))
+    total = None if any(part is None for part in parts) else sum(parts)
     return aiohttp.ClientTimeout(
-        total=None, connect=waiting, sock_connect=connect, sock_read=limits.get("read")
+        total=total, connect=waiting, sock_connect=connect, sock_read=limits.get("read")
     )
 
 

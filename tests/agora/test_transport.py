@@ -94,6 +94,23 @@ async def test_the_request_leaves_whole_and_the_answer_comes_back_decoded() -> N
     assert len([line for line in lines if line.startswith(b"host:")]) == 1
 
 
+async def test_a_lot_sized_body_leaves_whole_with_its_length() -> None:
+    seen: list[tuple[bytes, bytes]] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_request(reader))
+        writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    body = bytes(range(256)) * (3 * 4096)  # 3 MiB: above aiohttp's "large body" threshold
+    async with server(answer) as url, client(url) as http:
+        response = await http.post("/agora/v2/lots", content=body)
+    assert response.status_code == 202
+    head, received = seen[0]
+    assert received == body
+    assert f"content-length: {len(body)}".encode() in head.lower().split(b"\r\n")
+
+
 async def test_no_server_is_a_connect_error_the_request_never_left() -> None:
     async with client(f"http://127.0.0.1:{free_port()}") as http:
         with pytest.raises(httpx.ConnectError):
@@ -108,6 +125,19 @@ async def test_no_answer_in_time_is_a_read_timeout() -> None:
     async with server(silent) as url, client(url, timeout_s=0.2) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.post("/agora/v2/dossiers/AG1/entree", content=b"{}")
+
+
+async def test_a_peer_that_stops_reading_a_large_body_times_out_as_maybe_applied() -> None:
+    """aiohttp has no write timeout: the exchange's bound stops a lot that cannot leave."""
+
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)  # accepts, never reads: the socket buffers fill up
+
+    async with server(deaf) as url, client(url, timeout_s=0.2) as http:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(httpx.ReadTimeout):  # ambiguous: the engine reads back first
+            await http.post("/agora/v2/lots", content=b"x" * (16 * 1024 * 1024))
+        assert asyncio.get_running_loop().time() - started < 5
 
 
 async def test_a_connection_closed_before_the_answer_is_a_protocol_error() -> None:
