@@ -119,26 +119,43 @@ async def _with_resumptions(session: AsyncSession, events: Sequence[Event]) -> l
     for event in events:
         before = last.get(event.id_dossier)
         if event.evenement in _SUCCESS and before is not None and before[0] in _BLOCKING:
+            if _older(event.version, before[2]):
+                # The success of a version before the blocked one (its answer crossed the
+                # newer snapshot): the block stands, no resumption.
+                out.append(event)
+                continue
             out.append(replace(event, evenement=Evenement.REPRIS, code=before[1], message=None))
         out.append(event)
-        last[event.id_dossier] = (event.evenement, event.code)
+        last[event.id_dossier] = (event.evenement, event.code, event.version)
     return out
 
 
-async def _last_events(session: AsyncSession, ids: set[str]) -> dict[str, tuple[str, str | None]]:
-    """Each dossier's newest event and its code: read under the lock, so no writer adds one
-    meanwhile. Core and three columns: the recorder runs this for most of its groups."""
+def _older(version: int | None, blocked: int | None) -> bool:
+    return version is not None and blocked is not None and version < blocked
+
+
+async def _last_events(
+    session: AsyncSession, ids: set[str]
+) -> dict[str, tuple[str, str | None, int | None]]:
+    """Each dossier's event about its newest version (the last of them), its code and that
+    version: a late success of an older version does not hide a hold of a newer one. Read
+    under the lock, so no writer adds one meanwhile. Core and four columns: the recorder runs
+    this for most of its groups."""
     table, earlier = _TABLE.c, _TABLE.alias("earlier").c
-    # Correlated: each dossier's max(id) is one probe of (id_dossier, id); an uncorrelated
-    # `id IN (SELECT max(id) … GROUP BY)` made PostgreSQL scan the whole table.
+    # Correlated: each dossier's few events through the (id_dossier, id) index; an
+    # uncorrelated `id IN (SELECT … GROUP BY)` made PostgreSQL scan the whole table.
     newest = (
-        select(func.max(earlier.id)).where(earlier.id_dossier == table.id_dossier).scalar_subquery()
+        select(earlier.id)
+        .where(earlier.id_dossier == table.id_dossier)
+        .order_by(func.coalesce(earlier.version, -1).desc(), earlier.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    statement = select(table.id_dossier, table.evenement, table.code).where(
+    statement = select(table.id_dossier, table.evenement, table.code, table.version).where(
         table.id_dossier.in_(sorted(ids)), table.id == newest
     )
     rows = await session.execute(statement)
-    return {id_dossier: (evenement, code) for id_dossier, evenement, code in rows}
+    return {id_dossier: (evenement, code, version) for id_dossier, evenement, code, version in rows}
 
 
 async def read_after(session: AsyncSession, position: int, limit: int) -> list[Stored]:

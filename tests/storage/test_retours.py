@@ -34,8 +34,10 @@ from tests.storage.builders import NIR
 LE = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
-def event(evenement: Evenement, id_dossier: str = "PDL-1", **fields: object) -> Event:
-    return Event(evenement, id_dossier, 1, LE, **fields)  # type: ignore[arg-type]
+def event(
+    evenement: Evenement, id_dossier: str = "PDL-1", version: int = 1, **fields: object
+) -> Event:
+    return Event(evenement, id_dossier, version, LE, **fields)  # type: ignore[arg-type]
 
 
 async def record_alone(sessions: async_sessionmaker[AsyncSession], *events: Event) -> None:
@@ -132,6 +134,22 @@ async def test_a_success_after_a_rejection_or_a_hold_is_reported_as_resumed(
         ("REPRIS", "NIR_ABSENT"),
         ("ID_AGORA_ATTRIBUE", "Creer"),
         ("ETAT_ACQUITTE", "Entrer"),
+    ]
+
+
+async def test_the_success_of_a_version_older_than_the_hold_is_no_resumption(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """v1's answer lands after v2 was held at ingest: v2 is still held, so no REPRIS, until
+    a success of v2 (or later)."""
+    await record_alone(session_maker, event(Evenement.RETENU, version=2, code="NIR_INVALIDE"))
+    await record_alone(session_maker, event(Evenement.ETAT_ACQUITTE, version=1, code="Entrer"))
+    await record_alone(session_maker, event(Evenement.ETAT_ACQUITTE, version=3, code="Sortir"))
+    assert await everything(session_maker) == [
+        ("RETENU", "NIR_INVALIDE"),
+        ("ETAT_ACQUITTE", "Entrer"),
+        ("REPRIS", "NIR_INVALIDE"),
+        ("ETAT_ACQUITTE", "Sortir"),
     ]
 
 
