@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,10 @@ def special_cases() -> list[dict[str, Any]]:
     ]
 
 
-def every_case_file(directory: Path, *, dossiers: int = 1500, seed: int = 5) -> Path:
+def every_case_file(
+    directory: Path, *, dossiers: int = 1500, seed: int = 5, today: date = TODAY
+) -> Path:
+    """`today`: no generated date after it."""
     path = directory / "reprise.jsonl"
-    write_file(path, dossiers, seed=seed, today=TODAY)
+    write_file(path, dossiers, seed=seed, today=today)
     return write_lines(path, special_cases(), tail=["not JSON at all", '{"id_dossier": 3}'])

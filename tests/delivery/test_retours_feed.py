@@ -11,24 +11,18 @@ with exactly the table, each event once.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from sqlalchemy.engine import make_url
 
 from agora_bridge.snapshots.model import Snapshot
-from agora_bridge.storage.callers import Role
-from tests.api.builders import bearer, bridge, key_for, sessions_of, settings
 from tests.builders import snapshot
 from tests.delivery.checks import ingest_concurrently
 from tests.delivery.faulty import SIRET_REFUSED
-from tests.delivery.harness import Bridge, delivery, historique
+from tests.delivery.feed import assert_applied_steps_reported, following, sync_while
+from tests.delivery.harness import delivery
 from tests.delivery.histories import History, deliveries, history, personal_data
 from tests.storage.builders import nir
 from tests.stored_text import assert_absent
@@ -44,55 +38,6 @@ FAULTS = {
     "retry_after_s": 0,
     "latency_ms": [0, 3],
 }
-STATUT_AFTER = {
-    "CREATION": "VALIDE",
-    "ENTREE": "ENTRE",
-    "SORTIE": "SORTI",
-    "SOLDE": "SOLDE",
-    "ANNULATION": "ANNULE",
-}
-STATE_EVENTS = ("ID_AGORA_ATTRIBUE", "ETAT_ACQUITTE")
-
-
-@dataclass
-class Follower:
-    """Reads the feed in small pages, with the cursor, until told the writers are done and a
-    page comes back empty."""
-
-    client: httpx.AsyncClient
-    key: str
-    items: list[dict[str, Any]] = field(default_factory=list)
-    writers_done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def follow(self) -> None:
-        cursor = ""
-        while True:
-            done = self.writers_done.is_set()
-            answer = await self.client.get(
-                "/region/v1/retours",
-                params={"cursor": cursor, "limit": 7},
-                headers=bearer(self.key),
-            )
-            assert answer.status_code == 200, answer.text
-            page = answer.json()
-            self.items += page["items"]
-            cursor = page["next_cursor"]
-            if done and not page["items"]:
-                return
-            await asyncio.sleep(0.01)
-
-
-@asynccontextmanager
-async def following(database_url: str) -> AsyncIterator[Follower]:
-    async with bridge(settings(database_url)) as (app, client):
-        key = await key_for(sessions_of(app), Role.REGION_SI)
-        follower = Follower(client, key)
-        task = asyncio.create_task(follower.follow())
-        try:
-            yield follower
-        finally:
-            follower.writers_done.set()
-            await asyncio.wait_for(task, 30)
 
 
 def held_first(order: int) -> Snapshot:
@@ -129,26 +74,6 @@ def renamed(h: History) -> Snapshot:
     newest["version"] += 1
     newest["stagiaire"]["prenom"] = "Corrigé"
     return Snapshot.model_validate(newest)
-
-
-async def sync_while(bridge_: Bridge, engines: int, work: Any) -> None:
-    stop = asyncio.Event()
-    running = [
-        asyncio.create_task(
-            bridge_.engine(concurrency=8, retry_base_s=0.02, retry_cap_s=0.2).run_forever(stop)
-        )
-        for _ in range(engines)
-    ]
-    try:
-        await work
-        for engine in bridge_.engines:
-            engine.wake()
-        async with asyncio.timeout(60):
-            while await bridge_.pending():
-                await asyncio.sleep(0.1)
-    finally:
-        stop.set()
-        await asyncio.gather(*running)
 
 
 async def test_the_feed_reports_every_outcome_once_in_order_while_a_faulty_sync_runs(
@@ -222,24 +147,3 @@ async def test_the_feed_reports_every_outcome_once_in_order_while_a_faulty_sync_
     codes = {e["code"] for e in events}
     assert {"Rectifier", "Creer", "Entrer"} <= codes  # what the oracle above covered
     assert_absent(str(events).encode(), personal_data(histories) | {"Corrigé", "CORRIGE"})
-
-
-def assert_applied_steps_reported(
-    events: list[dict[str, Any]], on_agora: dict[str, Any], held_why: str | None
-) -> None:
-    """One state event per step AGORA applied, in its order, with the statut it led to; then
-    the engine's hold, if any, once."""
-    statuts: list[str | None] = []
-    for step in historique(on_agora):
-        statuts.append(STATUT_AFTER.get(step, statuts[-1] if statuts else None))
-    state = [e for e in events if e["evenement"] in STATE_EVENTS]
-    assert [e["statut"] for e in state] == statuts, (on_agora["reference_financeur"], events)
-    assert [e["evenement"] for e in state].count("ID_AGORA_ATTRIBUE") == 1
-    assert state[0]["evenement"] == "ID_AGORA_ATTRIBUE"
-    assert {e["id_agora"] for e in state} == {on_agora["id_agora"]}
-    versions = [e["version"] for e in state]
-    assert versions == sorted(versions)  # never a step of an older snapshot after a newer one
-    others = [(e["evenement"], e["code"]) for e in events if e["evenement"] not in STATE_EVENTS]
-    assert others == ([("RETENU", held_why)] if held_why else [])
-    if held_why:
-        assert events[-1]["evenement"] == "RETENU"
