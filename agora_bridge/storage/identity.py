@@ -10,6 +10,7 @@ date as AGORA receives them), both HMACs under NIR_INDEX_KEY.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from agora_bridge.snapshots.model import Snapshot
@@ -33,21 +34,40 @@ def merged(payload: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "stagiaire": {**payload["stagiaire"], **identity}}
 
 
-def columns(id_dossier: str, identity: dict[str, Any], crypto: NirCrypto) -> dict[str, Any]:
-    """The dossier row's identity columns: the blob, its key id and the two blind indexes.
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A person at rest: the encrypted blob, its key id and the two blind indexes."""
 
-    The NIR is stored normalised (an invalid one too: the dossier is held, and may need it)."""
-    raw = identity["nir"]
+    key_id: str
+    blob: bytes
+    nir_index: str | None
+    identite_index: str
+
+
+def seal(person: dict[str, Any], *, nom: str, aad: bytes, crypto: NirCrypto) -> Sealed:
+    """`person` (with `nir`, `prenom`, `date_naissance` and its birth name under `nom`)
+    encrypted as one blob. The NIR is stored normalised (an invalid one too: a dossier is
+    held, and may need it)."""
+    raw = person["nir"]
     nir = normalise_nir(raw) if raw else None
-    text = json.dumps({**identity, "nir": nir or None}, ensure_ascii=False, separators=(",", ":"))
-    key_id, blob = crypto.encrypt(text, aad=row_aad(id_dossier))
+    text = json.dumps({**person, "nir": nir or None}, ensure_ascii=False, separators=(",", ":"))
+    key_id, blob = crypto.encrypt(text, aad=aad)
+    return Sealed(
+        key_id,
+        blob,
+        crypto.blind_index(nir) if nir else None,
+        identite_index(crypto, person[nom], person["prenom"], person["date_naissance"]),
+    )
+
+
+def columns(id_dossier: str, identity: dict[str, Any], crypto: NirCrypto) -> dict[str, Any]:
+    """The dossier row's identity columns."""
+    sealed = seal(identity, nom="nom_naissance", aad=row_aad(id_dossier), crypto=crypto)
     return {
-        "identite_ciphertext": blob,
-        "identite_key_id": key_id,
-        "nir_index": crypto.blind_index(nir) if nir else None,
-        "identite_index": identite_index(
-            crypto, identity["nom_naissance"], identity["prenom"], identity["date_naissance"]
-        ),
+        "identite_ciphertext": sealed.blob,
+        "identite_key_id": sealed.key_id,
+        "nir_index": sealed.nir_index,
+        "identite_index": sealed.identite_index,
     }
 
 

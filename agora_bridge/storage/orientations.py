@@ -31,10 +31,9 @@ from agora_bridge.orientation.model import (
     Etat,
     StatutOrientation,
 )
-from agora_bridge.snapshots.nir import normalise_nir
 from agora_bridge.storage.callers import Caller, Role
 from agora_bridge.storage.crypto import NirCrypto
-from agora_bridge.storage.identity import identite_index
+from agora_bridge.storage.identity import seal
 from agora_bridge.storage.models import Compteur, Idempotence, Orientation, OrientationChangement
 
 COUNTER = "orientation"
@@ -137,16 +136,12 @@ def _aad(orientation_id: str) -> bytes:
 
 def candidat_columns(orientation_id: str, creation: Creation, crypto: NirCrypto) -> dict[str, Any]:
     candidat = creation.candidat.model_dump(mode="json")
-    nir = normalise_nir(candidat["nir"]) if candidat["nir"] else None
-    text = json.dumps({**candidat, "nir": nir}, ensure_ascii=False, separators=(",", ":"))
-    key_id, blob = crypto.encrypt(text, aad=_aad(orientation_id))
+    sealed = seal(candidat, nom="nom", aad=_aad(orientation_id), crypto=crypto)
     return {
-        "candidat_ciphertext": blob,
-        "candidat_key_id": key_id,
-        "nir_index": crypto.blind_index(nir) if nir else None,
-        "identite_index": identite_index(
-            crypto, candidat["nom"], candidat["prenom"], candidat["date_naissance"]
-        ),
+        "candidat_ciphertext": sealed.blob,
+        "candidat_key_id": sealed.key_id,
+        "nir_index": sealed.nir_index,
+        "identite_index": sealed.identite_index,
     }
 
 
