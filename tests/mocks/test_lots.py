@@ -250,6 +250,7 @@ async def test_a_10000_line_lot_is_processed_in_well_under_a_second() -> None:
         elapsed = time.process_time() - started
         lot = (await agora.call("GET", f"/lots/{receipt['id_lot']}")).json()
         assert lot["nb_acceptees"] == MAX_LINES
-        # ~0.4 s on a quiet machine (bench/mock_throughput.py); CPU time still grows a little
-        # when two cores are shared by many processes: the margin catches a regression, not noise.
-        assert elapsed < 1.5, f"{elapsed:.2f} s CPU"  # bench/mock_throughput.py measures it
+        # ~0.4 s on a quiet machine (bench/mock_throughput.py); CPU time grows with contention
+        # when two cores are shared by many processes (1.87 s seen at load 8): the margin
+        # catches a regression (a per-line cost growing with the lot), not noise.
+        assert elapsed < 3.0, f"{elapsed:.2f} s CPU"  # bench/mock_throughput.py measures it
