@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import httpx
 
 from agora_bridge.api import create_app
@@ -68,6 +69,32 @@ STEPS = {
     "POSITIONNEE": ("decision", {"resultat": "RETENUE"}, "RETENUE"),
     "RETENUE": ("entree", {"date_entree": "2026-11-23"}, "ENTREE"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: Any  # the JSON read when the generator needs it (an id, a cursor), else None
+
+
+class Client:
+    """The generator's HTTP: aiohttp against `serve` (its C parser costs the generator about a
+    quarter of what httpx does, `bench/floor.py`), httpx's ASGI transport in process (`--cpu`)."""
+
+    def __init__(self, aio: aiohttp.ClientSession | None, asgi: httpx.AsyncClient | None) -> None:
+        self.aio, self.asgi = aio, asgi
+
+    async def call(
+        self, method: str, url: str, *, headers: dict[str, str], read: bool = False, **options: Any
+    ) -> Answer:
+        if self.aio is not None:
+            async with self.aio.request(method, url, headers=headers, **options) as response:
+                body = await response.json() if read and response.status < 300 else None
+                await response.read()
+                return Answer(response.status, body)
+        assert self.asgi is not None
+        answer = await self.asgi.request(method, url, headers=headers, **options)
+        return Answer(answer.status_code, answer.json() if read and answer.is_success else None)
 
 
 @dataclass(frozen=True)
@@ -108,58 +135,58 @@ def creation(number: int) -> dict[str, Any]:
 class Load:
     """The open-loop generator and what it knows of the orientations' states."""
 
-    def __init__(self, client: httpx.AsyncClient, keys: Keys, rng: random.Random) -> None:
+    def __init__(self, client: Client, keys: Keys, rng: random.Random) -> None:
         self.client, self.keys, self.rng = client, keys, rng
         self.by_state: dict[str, list[str]] = {state: [] for state in (*STEPS, "ENTREE")}
         self.run = Run()
         self.feed_cursor: str | None = None
 
-    async def create(self) -> httpx.Response:
+    async def create(self) -> Answer:
         headers = {**self.keys.prescripteur, "Idempotency-Key": str(uuid.uuid4())}
-        response = await self.client.post(
-            BASE, json=creation(self.rng.randrange(10**6)), headers=headers
-        )
-        if response.status_code == 201:
-            self.by_state["PRESCRITE"].append(response.json()["id"])
-        return response
+        body = creation(self.rng.randrange(10**6))
+        answer = await self.client.call("POST", BASE, json=body, headers=headers, read=True)
+        if answer.status == 201:
+            self.by_state["PRESCRITE"].append(answer.body["id"])
+        return answer
 
-    async def transition(self) -> httpx.Response:
+    async def transition(self) -> Answer:
         state = self.rng.choice([s for s in STEPS if self.by_state[s]])
         orientation_id = self.by_state[state].pop(self.rng.randrange(len(self.by_state[state])))
         step, body, reached = STEPS[state]
         url = f"{BASE}/{orientation_id}/{step}"
-        response = await self.client.post(url, json=body, headers=self.keys.organisme)
-        self.by_state[reached if response.status_code == 200 else state].append(orientation_id)
-        return response
+        answer = await self.client.call("POST", url, json=body, headers=self.keys.organisme)
+        self.by_state[reached if answer.status == 200 else state].append(orientation_id)
+        return answer
 
-    async def get(self) -> httpx.Response:
+    async def get(self) -> Answer:
         known = [oid for ids in self.by_state.values() for oid in ids[-50:]]
         url = f"{BASE}/{self.rng.choice(known)}"
-        return await self.client.get(url, headers=self.keys.organisme)
+        return await self.client.call("GET", url, headers=self.keys.organisme)
 
-    async def list(self) -> httpx.Response:
+    async def list(self) -> Answer:
         params: dict[str, str | int] = {"limit": 20, "session_numero": f"S{self.rng.randrange(20)}"}
-        return await self.client.get(BASE, params=params, headers=self.keys.organisme)
+        return await self.client.call("GET", BASE, params=params, headers=self.keys.organisme)
 
-    async def feed(self) -> httpx.Response:
+    async def feed(self) -> Answer:
         params: dict[str, str | int] = {"limit": 50}
         if self.feed_cursor:
             params["cursor"] = self.feed_cursor
-        response = await self.client.get(
-            "/region/v1/orientations", params=params, headers=self.keys.region
+        url = "/region/v1/orientations"
+        answer = await self.client.call(
+            "GET", url, params=params, headers=self.keys.region, read=True
         )
-        if response.status_code == 200:
-            self.feed_cursor = response.json()["next_cursor"]
-        return response
+        if answer.status == 200:
+            self.feed_cursor = answer.body["next_cursor"]
+        return answer
 
     async def one(self, kind: str, scheduled: float, slots: asyncio.Semaphore) -> None:
-        # Waiting for a slot here rather than in httpx's pool, whose queue costs grow with
-        # its length (quadratically): a backlog must not make the generator the bottleneck.
+        # Waiting for a slot here rather than in the client's pool: a backlog must not make
+        # the generator the bottleneck.
         async with slots:
             self.run.late_sends_ms.append((time.perf_counter() - scheduled) * 1000)
             try:
-                status = (await getattr(self, kind)()).status_code
-            except httpx.HTTPError:  # a timeout, a connection lost: counted, status 0
+                status = (await getattr(self, kind)()).status
+            except (aiohttp.ClientError, TimeoutError):  # a connection lost: counted, status 0
                 status = 0
         self.run.record(kind, (time.perf_counter() - scheduled) * 1000, status)
 
@@ -248,16 +275,19 @@ async def _step(load: Load, state: str) -> None:
     orientation_id = load.by_state[state].pop()
     step, body, reached = STEPS[state]
     url = f"{BASE}/{orientation_id}/{step}"
-    response = await load.client.post(url, json=body, headers=load.keys.organisme)
-    response.raise_for_status()
+    answer = await load.client.call("POST", url, json=body, headers=load.keys.organisme)
+    if answer.status != 200:
+        raise RuntimeError(f"seeding: {step} answered {answer.status}")
     load.by_state[reached].append(orientation_id)
 
 
 async def measure(url: str, *, rate: float, seconds: float, orientations: int) -> str:
     keys = await make_keys(url)
     async with server(url) as (base, pid):
-        limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as aio:
+            client = Client(aio, None)
             load = Load(client, keys, random.Random(20261127))  # noqa: S311 - a reproducible mix
             await seed(load, orientations)
             load.run = Run()
@@ -296,9 +326,9 @@ async def cpu_by_kind(url: str, *, requests: int = 150) -> str:
     lines = ["| requests | CPU ms | wall ms |", "|---|---|---|"]
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as asgi,
     ):
-        load = Load(client, keys, random.Random(1))  # noqa: S311 - a reproducible mix
+        load = Load(Client(None, asgi), keys, random.Random(1))  # noqa: S311 - a reproducible mix
         await seed(load, requests)
         for kind in MIX:
             cpu, started = time.process_time(), time.perf_counter()
