@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agora_bridge.api.auth import require_roles
 from agora_bridge.api.ouiform_vues import (
@@ -101,11 +101,19 @@ def _answer(vue: store.Vue, status: int = 200, **headers: str) -> JSONResponse:
     )
 
 
-async def _unit_of_work(state: BridgeState, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """One transaction; a failing database is a 503 (nothing was changed)."""
+async def _unit_of_work(
+    state: BridgeState, work: Callable[[AsyncConnection], Awaitable[T]], *, writes: bool = False
+) -> T:
+    """One connection; a failing database is a 503. Its statements commit one by one
+    (`storage/orientations.py`: each write is one statement on PostgreSQL), but on SQLite a
+    request that writes is one BEGIN IMMEDIATE transaction, its read included."""
     try:
-        async with state.session_maker() as session, session.begin():
-            return await work(session)
+        async with state.engine.connect() as connection:
+            if writes and connection.dialect.name != "postgresql":
+                async with connection.begin():
+                    return await work(connection)
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return await work(connection)
     except (SQLAlchemyError, OSError) as error:
         if isinstance(error, IntegrityError):
             raise
@@ -140,28 +148,27 @@ async def create_orientation(
     empreinte = state.crypto.keyed_digest("idempotence", _canonical(raw))
     now = datetime.now(UTC)
 
-    async def created(session: AsyncSession) -> tuple[store.Vue, bool]:
+    async def created(connection: AsyncConnection) -> tuple[store.Vue, bool]:
         known = await _replayed(
-            session, caller, cle=idempotency_key, empreinte=empreinte, now=now, state=state
+            connection, caller, cle=idempotency_key, empreinte=empreinte, now=now, state=state
         )
         if known is not None:
             return known, True
-        vue = await store.create(session, creation, caller=caller, crypto=state.crypto, now=now)
-        store.remember_key(
-            session, caller, cle=idempotency_key, empreinte=empreinte, vue=vue, now=now
-        )
-        await session.flush()
+        vue = await store.create(
+            connection, creation, caller=caller, key=(idempotency_key, empreinte),
+            crypto=state.crypto, now=now,
+        )  # fmt: skip
         return vue, False
 
-    async def concurrent(session: AsyncSession) -> tuple[store.Vue, bool]:
+    async def concurrent(connection: AsyncConnection) -> tuple[store.Vue, bool]:
         known = await _replayed(
-            session, caller, cle=idempotency_key, empreinte=empreinte, now=now, state=state
+            connection, caller, cle=idempotency_key, empreinte=empreinte, now=now, state=state
         )
         assert known is not None  # the unique key a concurrent request committed
         return known, True
 
     try:
-        vue, replay = await _unit_of_work(state, created)
+        vue, replay = await _unit_of_work(state, created, writes=True)
     except IntegrityError:
         vue, replay = await _unit_of_work(state, concurrent)
     log.info("ouiform.orientation.created", orientation_id=vue.row.id, replay=replay)
@@ -173,15 +180,21 @@ def _canonical(raw: bytes) -> str:
 
 
 async def _replayed(
-    session: AsyncSession, caller: Caller, *, cle: str, empreinte: str, now: datetime, state: Any
+    connection: AsyncConnection,
+    caller: Caller,
+    *,
+    cle: str,
+    empreinte: str,
+    now: datetime,
+    state: Any,
 ) -> store.Vue | None:
     try:
-        orientation_id = await store.replayed(session, caller, cle, empreinte, now=now)
+        orientation_id = await store.replayed(connection, caller, cle, empreinte, now=now)
     except store.KeyReused:
         raise KeyAlreadyUsed([{"champ": IDEMPOTENCY_KEY, "code": "CLE_DEJA_UTILISEE"}]) from None
     if orientation_id is None:
         return None
-    return await store.first_version(session, orientation_id, state.crypto)
+    return await store.first_version(connection, orientation_id, state.crypto)
 
 
 @router.get(
@@ -205,11 +218,11 @@ async def list_orientations(
     position = decode_cursor(cursor, "h", "p") if cursor else None
     filtres = store.Filtres(statut, session_numero, modifie_depuis)
 
-    async def page(session: AsyncSession) -> tuple[list[store.Vue], int]:
-        high = position["h"] if position else await store.high_water(session)
+    async def page(connection: AsyncConnection) -> tuple[list[store.Vue], int]:
+        high = position["h"] if position else await store.high_water(connection)
         before = position["p"] if position else None
         vues = await store.listing(
-            session, caller, filtres, high=high, before=before, limit=limit + 1,
+            connection, caller, filtres, high=high, before=before, limit=limit + 1,
             crypto=state.crypto,
         )  # fmt: skip
         return vues, high
@@ -229,11 +242,11 @@ async def get_orientation(
 ) -> JSONResponse:
     """One orientation of the caller's, with `ETag: "<version>"`."""
 
-    async def read(session: AsyncSession) -> store.Vue:
-        row = await store.find(session, orientation_id, caller)
+    async def read(connection: AsyncConnection) -> store.Vue:
+        row = await store.find(connection, orientation_id, caller)
         if row is None:
             raise NotFound("no such orientation")
-        return store.Vue(row, row.etat, store.candidat_of(row, state.crypto), row.seq)
+        return store.vue_of(row, state.crypto)
 
     return _answer(await _unit_of_work(state, read))
 
@@ -254,27 +267,34 @@ def _transition(change: type[Change], roles: frozenset[Role]) -> Transition:
         raw = await request.body()
         now = datetime.now(UTC)
 
-        async def move(session: AsyncSession) -> store.Vue:
-            row = await store.find(session, orientation_id, caller, lock=True)
-            if row is None:
-                raise NotFound("no such orientation")
-            if caller.role not in roles:
-                raise Forbidden("this role may not make this change")
-            if if_match is not None and not if_match_allows(if_match, row.version):
-                raise PreconditionFailed("the orientation changed: read it again")
-            parsed = _parsed(change, raw)
-            _refuse(machine.rule_errors(parsed, paris_today()))
-            candidat = store.candidat_of(row, state.crypto)
-            try:
-                etat = machine.apply(store.etat_of(row.etat), parsed, le=now, par=caller.role.value)
-            except machine.TransitionImpossible:
-                current = render(store.Vue(row, row.etat, candidat, row.seq))
-                raise Conflict(f"impossible from {row.statut}", orientation=current) from None
-            await store.record(session, row, etat, now=now)
-            return store.Vue(row, row.etat, candidat, row.seq)
+        async def move(connection: AsyncConnection) -> store.Vue:
+            # Each lost race is a change another request made: a finite state machine ends
+            # them (an orientation changes a handful of times at most).
+            while True:
+                row = await store.find(connection, orientation_id, caller)
+                if row is None:
+                    raise NotFound("no such orientation")
+                if caller.role not in roles:
+                    raise Forbidden("this role may not make this change")
+                if if_match is not None and not if_match_allows(if_match, row.version):
+                    raise PreconditionFailed("the orientation changed: read it again")
+                parsed = _parsed(change, raw)
+                _refuse(machine.rule_errors(parsed, paris_today()))
+                try:
+                    etat = machine.apply(
+                        store.etat_of(row.etat), parsed, le=now, par=caller.role.value
+                    )
+                except machine.TransitionImpossible:
+                    current = render(store.vue_of(row, state.crypto))
+                    raise Conflict(f"impossible from {row.statut}", orientation=current) from None
+                recorded = await store.record(connection, row, etat, now=now)
+                if recorded is not None:
+                    data, seq = recorded
+                    return store.Vue(row, data, store.candidat_of(row, state.crypto), seq)
 
-        vue = await _unit_of_work(state, move)
-        log.info("ouiform.orientation.changed", orientation_id=vue.row.id, statut=vue.row.statut)
+        vue = await _unit_of_work(state, move, writes=True)
+        statut = vue.etat["statut"]
+        log.info("ouiform.orientation.changed", orientation_id=vue.row.id, statut=statut)
         return _answer(vue)
 
     return handler
@@ -317,9 +337,9 @@ async def region_feed(
     orientation, NIR included: follow `next_cursor`; an empty page means caught up."""
     after = decode_cursor(cursor, "s")["s"] if cursor else 0
 
-    async def page(session: AsyncSession) -> list[store.Vue]:
+    async def page(connection: AsyncConnection) -> list[store.Vue]:
         return await store.feed(
-            session, after=after, since=modifie_depuis, limit=limit, crypto=state.crypto
+            connection, after=after, since=modifie_depuis, limit=limit, crypto=state.crypto
         )
 
     vues = await _unit_of_work(state, page)

@@ -1,14 +1,22 @@
 """Orientations at rest: the row, its changes in commit order, creation keys, listings.
 
-Every change takes the next number of the `orientation` counter (`next_seq`: an UPDATE …
-RETURNING that holds the counter's row lock until commit). Writers are thereby serialised at
-their last statements, so numbers become visible in their order: a reader that has seen
-change n has seen every change before it, on PostgreSQL as on SQLite (whose BEGIN IMMEDIATE
-serialises writers anyway). The Région's feed follows these numbers; a listing pins the
-highest number when it starts and places each orientation at its last change up to then, so
-that one that changes between pages neither moves nor shows twice.
+Every change takes the next number of the `orientation` counter (an UPDATE … RETURNING that
+holds the counter's row lock until commit). Writers are thereby serialised, so numbers become
+visible in their order: a reader that has seen change n has seen every change before it, on
+PostgreSQL as on SQLite (whose BEGIN IMMEDIATE serialises writers anyway). The Région's feed
+follows these numbers; a listing pins the highest number when it starts and places each
+orientation at its last change up to then, so that one that changes between pages neither
+moves nor shows twice.
 
-Functions here only flush; the request commits.
+Core statements on a connection, no ORM objects: a request of the orientation API is a few
+statements, and the ORM's unit of work cost more CPU than they did. On PostgreSQL the reads
+run outside a transaction (each statement its own snapshot, which is all they need) and each
+write is one statement (data-modifying CTEs): the counter's lock is then held for the time
+PostgreSQL runs that statement, never across a round trip to an event loop that may be busy
+with other requests. A transition reads the orientation, then writes only if its version is
+still the one read (`record` answers None otherwise, and the caller reads again). On SQLite,
+which has no data-modifying CTE, the writes are the same steps one after the other in the
+request's BEGIN IMMEDIATE transaction.
 """
 
 from __future__ import annotations
@@ -17,10 +25,22 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias, cast
 
-from sqlalchemy import ColumnElement, delete, func, select, true, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agora_bridge.orientation.machine import created
 from agora_bridge.orientation.model import (
@@ -36,8 +56,24 @@ from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.identity import seal
 from agora_bridge.storage.models import Compteur, Idempotence, Orientation, OrientationChangement
 
+# A row of `_COLUMNS` (and, in some statements, a few labelled columns more).
+Ligne: TypeAlias = Row[*tuple[Any, ...]]
+
 COUNTER = "orientation"
 KEY_LIFETIME = timedelta(hours=24)
+ORIENTATION = cast(Table, Orientation.__table__)
+CHANGEMENT = cast(Table, OrientationChangement.__table__)
+IDEMPOTENCE = cast(Table, Idempotence.__table__)
+COMPTEUR = cast(Table, Compteur.__table__)
+# What an answer needs of the row (`api/ouiform_vues.render`, `candidat_of`).
+_COLUMNS = tuple(
+    ORIENTATION.c[name]
+    for name in (
+        "id", "statut", "version", "seq", "prescripteur_code", "prescripteur_type",
+        "organisme_siret", "action_numero", "session_numero", "candidat_ciphertext",
+        "candidat_key_id", "etat", "created_at",
+    )
+)  # fmt: skip
 
 
 class KeyReused(Exception):
@@ -46,9 +82,11 @@ class KeyReused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Vue:
-    """An orientation at one of its versions, with its candidate in clear, ready to render."""
+    """An orientation at one of its versions, with its candidate in clear, ready to render.
+    `row` holds the orientation's `_COLUMNS` (those that never change after creation are the
+    ones read from it; `etat` is the version's)."""
 
-    row: Orientation
+    row: Ligne
     etat: dict[str, Any]
     candidat: dict[str, Any]
     seq: int
@@ -64,9 +102,9 @@ class Filtres:
 def visible(caller: Caller) -> ColumnElement[bool]:
     """What the caller may see: its SIRET's, the ones it created, or (OPS, REGION_SI) all."""
     if caller.role is Role.ORGANISME:
-        return Orientation.organisme_siret == caller.siret
+        return ORIENTATION.c.organisme_siret == caller.siret
     if caller.role is Role.PRESCRIPTEUR:
-        return Orientation.cree_par == caller.organisation_id
+        return ORIENTATION.c.cree_par == caller.organisation_id
     return true()
 
 
@@ -113,21 +151,24 @@ def _date(value: str | None) -> Any:
     return datetime.fromisoformat(value).date() if value else None
 
 
-async def next_seq(session: AsyncSession) -> int:
+def _on_postgresql(connection: AsyncConnection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+def _next_seq() -> Any:
     """The next change number; the counter's row stays locked until the commit."""
-    statement = (
-        update(Compteur)
-        .where(Compteur.nom == COUNTER)
-        .values(valeur=Compteur.valeur + 1)
-        .returning(Compteur.valeur)
+    return (
+        update(COMPTEUR)
+        .where(COMPTEUR.c.nom == COUNTER)
+        .values(valeur=COMPTEUR.c.valeur + 1)
+        .returning(COMPTEUR.c.valeur)
     )
-    return int((await session.execute(statement)).scalar_one())
 
 
-async def high_water(session: AsyncSession) -> int:
+async def high_water(connection: AsyncConnection) -> int:
     """The number of the last committed change."""
-    value = await session.scalar(select(Compteur.valeur).where(Compteur.nom == COUNTER))
-    return int(value or 0)
+    statement = select(COMPTEUR.c.valeur).where(COMPTEUR.c.nom == COUNTER)
+    return int(await connection.scalar(statement) or 0)
 
 
 def _aad(orientation_id: str) -> bytes:
@@ -145,140 +186,203 @@ def candidat_columns(orientation_id: str, creation: Creation, crypto: NirCrypto)
     }
 
 
-def candidat_of(row: Orientation, crypto: NirCrypto) -> dict[str, Any]:
+def candidat_of(row: Ligne, crypto: NirCrypto) -> dict[str, Any]:
     text = crypto.decrypt(row.candidat_key_id, row.candidat_ciphertext, aad=_aad(row.id))
     candidat: dict[str, Any] = json.loads(text)
     return candidat
 
 
+def vue_of(row: Ligne, crypto: NirCrypto) -> Vue:
+    """The orientation as it is now."""
+    return Vue(row, row.etat, candidat_of(row, crypto), row.seq)
+
+
 async def create(
-    session: AsyncSession,
+    connection: AsyncConnection,
     creation: Creation,
     *,
     caller: Caller,
+    key: tuple[str, str],
     crypto: NirCrypto,
     now: datetime,
 ) -> Vue:
+    """A new orientation, its first change, and the creation key (`key`: the key and the
+    body's digest) that replays it. A key another request stored first: IntegrityError."""
+    values = _creation_values(creation, caller=caller, crypto=crypto, now=now)
+    first = {"version": 1, "etat": values["etat"], "changed_at": now}
+    remembered: dict[str, Any] = {
+        "organisation_id": caller.organisation_id,
+        "cle": key[0],
+        "empreinte": key[1],
+    }
+    remembered |= {"orientation_id": values["id"], "created_at": now}
+    if _on_postgresql(connection):
+        row = (await connection.execute(_created_at_once(values, first, remembered))).one()
+    else:
+        seq = (await connection.execute(_next_seq())).scalar_one()
+        inserted = insert(ORIENTATION).values(**values, seq=seq).returning(*_COLUMNS)
+        row = (await connection.execute(inserted)).one()
+        changement = {**first, "seq": seq, "orientation_id": row.id}
+        await connection.execute(insert(CHANGEMENT).values(**changement))
+        await connection.execute(insert(IDEMPOTENCE).values(**remembered))
+    return Vue(row, values["etat"], candidat_of(row, crypto), row.seq)
+
+
+def _creation_values(
+    creation: Creation, *, caller: Caller, crypto: NirCrypto, now: datetime
+) -> dict[str, Any]:
     orientation_id = str(uuid.uuid4())
-    columns = candidat_columns(orientation_id, creation, crypto)
-    etat = etat_json(created(le=now, par=caller.role.value), now)
     prescripteur = caller.role is Role.PRESCRIPTEUR
-    seq = await next_seq(session)
-    row = Orientation(
-        id=orientation_id,
-        statut=StatutOrientation.PRESCRITE.value,
-        version=1,
-        seq=seq,
-        cree_par=caller.organisation_id,
-        prescripteur_code=caller.structure_code if prescripteur else None,
-        prescripteur_type=caller.structure_type.value
-        if prescripteur and caller.structure_type
-        else None,
-        organisme_siret=creation.organisme.siret,
-        action_numero=creation.session.action_numero,
-        session_numero=creation.session.session_numero,
-        etat=etat,
-        created_at=now,
-        updated_at=now,
-        **columns,
+    structure_type = caller.structure_type if prescripteur else None
+    return {
+        "id": orientation_id,
+        "statut": StatutOrientation.PRESCRITE.value,
+        "version": 1,
+        "cree_par": caller.organisation_id,
+        "prescripteur_code": caller.structure_code if prescripteur else None,
+        "prescripteur_type": structure_type.value if structure_type else None,
+        "organisme_siret": creation.organisme.siret,
+        "action_numero": creation.session.action_numero,
+        "session_numero": creation.session.session_numero,
+        "etat": etat_json(created(le=now, par=caller.role.value), now),
+        "created_at": now,
+        "updated_at": now,
+        **candidat_columns(orientation_id, creation, crypto),
+    }
+
+
+def _typed(table: Table, values: dict[str, Any]) -> list[Any]:
+    # Literals carry their column's type, so that JSON, bytes and instants bind as they do in
+    # a plain INSERT.
+    return [literal(value, table.c[name].type).label(name) for name, value in values.items()]
+
+
+def _created_at_once(
+    values: dict[str, Any], first: dict[str, Any], remembered: dict[str, Any]
+) -> Select[Any]:
+    """PostgreSQL: the counter, the orientation, its first change and the key, one statement."""
+    seq = _next_seq().cte("seq")
+    orientation = (
+        insert(ORIENTATION)
+        .from_select([*values, "seq"], select(*_typed(ORIENTATION, values), seq.c.valeur))
+        .returning(*_COLUMNS)
+        .cte("inserted")
     )
-    session.add(row)
-    await session.flush()
-    session.add(_changement(row, seq, etat, now))
-    await session.flush()
-    return Vue(row, etat, candidat_of(row, crypto), seq)
-
-
-def _changement(row: Orientation, seq: int, etat: dict[str, Any], now: datetime) -> Any:
-    return OrientationChangement(
-        seq=seq, orientation_id=row.id, version=etat["version"], etat=etat, changed_at=now
+    first_change = insert(CHANGEMENT).from_select(
+        [*first, "seq", "orientation_id"],
+        select(*_typed(CHANGEMENT, first), orientation.c.seq, orientation.c.id),
     )
+    key = insert(IDEMPOTENCE).from_select(
+        [*remembered], select(*_typed(IDEMPOTENCE, remembered)).select_from(orientation)
+    )
+    return select(orientation).add_cte(first_change.cte("first"), key.cte("key"))
 
 
-async def find(
-    session: AsyncSession, orientation_id: str, caller: Caller, *, lock: bool = False
-) -> Orientation | None:
+async def find(connection: AsyncConnection, orientation_id: str, caller: Caller) -> Ligne | None:
     """The caller's orientation with this id (None: not the caller's, or none)."""
-    statement = select(Orientation).where(Orientation.id == orientation_id, visible(caller))
-    if lock:
-        statement = statement.with_for_update()
-    row: Orientation | None = await session.scalar(statement)
-    return row
+    statement = select(*_COLUMNS).where(ORIENTATION.c.id == orientation_id, visible(caller))
+    return (await connection.execute(statement)).one_or_none()
 
 
-async def record(session: AsyncSession, row: Orientation, etat: Etat, *, now: datetime) -> None:
-    """The orientation's new state, and its change under the next number."""
+async def record(
+    connection: AsyncConnection, row: Ligne, etat: Etat, *, now: datetime
+) -> tuple[dict[str, Any], int] | None:
+    """The orientation's new state, and its change under the next number: (the state as
+    stored, its number), or None when the orientation is no longer at the version in `row`
+    (another change came first: read it again)."""
     data = etat_json(etat, now)
-    seq = await next_seq(session)
-    row.statut, row.version, row.seq, row.etat = etat.statut.value, etat.version, seq, data
-    row.updated_at = now
+    values: dict[str, Any] = {"statut": etat.statut.value, "version": etat.version}
+    values |= {"etat": data, "updated_at": now}
     if etat.statut is StatutOrientation.ENTREE:
-        row.entree_declaree_at = now
-    session.add(_changement(row, seq, data, now))
-    await session.flush()
+        values["entree_declaree_at"] = now
+    same_version = (ORIENTATION.c.id == row.id, ORIENTATION.c.version == row.version)
+    change = {"version": etat.version, "etat": data, "changed_at": now}
+    if _on_postgresql(connection):
+        seq = await connection.scalar(_recorded_at_once(same_version, values, change))
+        return (data, seq) if seq is not None else None
+    seq = (await connection.execute(_next_seq())).scalar_one()
+    moved = await connection.execute(
+        update(ORIENTATION).where(*same_version).values(**values, seq=seq)
+    )
+    if moved.rowcount != 1:
+        return None  # not reached on SQLite: the read was in this write transaction
+    await connection.execute(insert(CHANGEMENT).values(**change, seq=seq, orientation_id=row.id))
+    return data, seq
+
+
+def _recorded_at_once(
+    same_version: tuple[ColumnElement[bool], ...], values: dict[str, Any], change: dict[str, Any]
+) -> Any:
+    """PostgreSQL: the counter, the orientation and its change, one statement. When the
+    version moved meanwhile nothing is written but the counter (a number skipped: harmless,
+    readers only need the numbers in commit order)."""
+    seq = _next_seq().cte("seq")
+    moved = (
+        update(ORIENTATION)
+        .where(*same_version)
+        .values(**values, seq=select(seq.c.valeur).scalar_subquery())
+        .returning(ORIENTATION.c.id, ORIENTATION.c.seq)
+        .cte("moved")
+    )
+    return (
+        insert(CHANGEMENT)
+        .from_select(
+            [*change, "seq", "orientation_id"],
+            select(*_typed(CHANGEMENT, change), moved.c.seq, moved.c.id),
+        )
+        .returning(CHANGEMENT.c.seq)
+    )
 
 
 async def replayed(
-    session: AsyncSession, caller: Caller, cle: str, empreinte: str, *, now: datetime
+    connection: AsyncConnection, caller: Caller, cle: str, empreinte: str, *, now: datetime
 ) -> str | None:
     """The orientation a fresh key created with the same body; None for an unknown (or
     expired, then forgotten) key; KeyReused for another body."""
-    found = await session.get(Idempotence, (caller.organisation_id, cle))
+    mine = (IDEMPOTENCE.c.organisation_id == caller.organisation_id, IDEMPOTENCE.c.cle == cle)
+    statement = select(
+        IDEMPOTENCE.c.empreinte, IDEMPOTENCE.c.orientation_id, IDEMPOTENCE.c.created_at
+    )
+    found = (await connection.execute(statement.where(*mine))).one_or_none()
     if found is None:
         return None
-    if found.created_at <= now - KEY_LIFETIME:
-        await session.execute(
-            delete(Idempotence).where(
-                Idempotence.organisation_id == caller.organisation_id, Idempotence.cle == cle
-            )
+    expired = found.created_at <= now - KEY_LIFETIME
+    if expired:
+        await connection.execute(
+            delete(IDEMPOTENCE).where(*mine, IDEMPOTENCE.c.created_at <= now - KEY_LIFETIME)
         )
-        session.expunge(found)
         return None
     if found.empreinte != empreinte:
         raise KeyReused
-    return found.orientation_id
+    return cast(str, found.orientation_id)
 
 
-def remember_key(
-    session: AsyncSession, caller: Caller, *, cle: str, empreinte: str, vue: Vue, now: datetime
-) -> None:
-    session.add(
-        Idempotence(
-            organisation_id=caller.organisation_id,
-            cle=cle,
-            empreinte=empreinte,
-            orientation_id=vue.row.id,
-            created_at=now,
-        )
-    )
-
-
-async def first_version(session: AsyncSession, orientation_id: str, crypto: NirCrypto) -> Vue:
+async def first_version(connection: AsyncConnection, orientation_id: str, crypto: NirCrypto) -> Vue:
     """The orientation as its creation answered it."""
-    row = await session.get_one(Orientation, orientation_id)
-    change = await session.scalar(
-        select(OrientationChangement).where(
-            OrientationChangement.orientation_id == orientation_id,
-            OrientationChangement.version == 1,
+    statement = (
+        select(
+            *_COLUMNS, CHANGEMENT.c.etat.label("first_etat"), CHANGEMENT.c.seq.label("first_seq")
         )
+        .join_from(ORIENTATION, CHANGEMENT, CHANGEMENT.c.orientation_id == ORIENTATION.c.id)
+        .where(ORIENTATION.c.id == orientation_id, CHANGEMENT.c.version == 1)
     )
-    assert change is not None  # written with the orientation
-    return Vue(row, change.etat, candidat_of(row, crypto), change.seq)
+    row = (await connection.execute(statement)).one()
+    return Vue(row, row.first_etat, candidat_of(row, crypto), row.first_seq)
 
 
 def _filtered(caller: Caller, filtres: Filtres) -> list[ColumnElement[bool]]:
     conditions = [visible(caller)]
     if filtres.statut is not None:
-        conditions.append(Orientation.statut == filtres.statut.value)
+        conditions.append(ORIENTATION.c.statut == filtres.statut.value)
     if filtres.session_numero is not None:
-        conditions.append(Orientation.session_numero == filtres.session_numero)
+        conditions.append(ORIENTATION.c.session_numero == filtres.session_numero)
     if filtres.modifie_depuis is not None:
-        conditions.append(Orientation.updated_at >= filtres.modifie_depuis)
+        conditions.append(ORIENTATION.c.updated_at >= filtres.modifie_depuis)
     return conditions
 
 
 async def listing(
-    session: AsyncSession,
+    connection: AsyncConnection,
     caller: Caller,
     filtres: Filtres,
     *,
@@ -292,37 +396,38 @@ async def listing(
     conditions = _filtered(caller, filtres)
     below = before if before is not None else high + 1
     unchanged = (
-        select(Orientation)
-        .where(*conditions, Orientation.seq <= high, Orientation.seq < below)
-        .order_by(Orientation.seq.desc())
+        select(*_COLUMNS)
+        .where(*conditions, ORIENTATION.c.seq <= high, ORIENTATION.c.seq < below)
+        .order_by(ORIENTATION.c.seq.desc())
         .limit(limit)
     )
-    rows = [(row.seq, row) for row in await session.scalars(unchanged)]
-    rows += await _changed_since(session, conditions, high, below)
+    rows = [(row.seq, row) for row in await connection.execute(unchanged)]
+    rows += await _changed_since(connection, conditions, high, below)
     rows.sort(key=lambda item: item[0], reverse=True)
     return [Vue(row, row.etat, candidat_of(row, crypto), pos) for pos, row in rows[:limit]]
 
 
 async def _changed_since(
-    session: AsyncSession, conditions: list[ColumnElement[bool]], high: int, below: int
-) -> list[tuple[int, Orientation]]:
+    connection: AsyncConnection, conditions: list[ColumnElement[bool]], high: int, below: int
+) -> list[tuple[int, Ligne]]:
     """Orientations changed after the listing started, at their last change up to then
-    (none for one created since: it was not there)."""
+    (none for one created since: it was not there). The state is the current one's: a
+    listing shows each orientation as it is, at the place it had."""
     position = (
-        select(func.max(OrientationChangement.seq))
-        .where(
-            OrientationChangement.orientation_id == Orientation.id,
-            OrientationChangement.seq <= high,
-        )
+        select(func.max(CHANGEMENT.c.seq))
+        .where(CHANGEMENT.c.orientation_id == ORIENTATION.c.id, CHANGEMENT.c.seq <= high)
         .scalar_subquery()
+        .label("position")
     )
-    statement = select(Orientation, position).where(*conditions, Orientation.seq > high)
-    found = (await session.execute(statement)).all()
-    return [(pos, row) for row, pos in found if pos is not None and pos < below]
+    statement = select(*_COLUMNS, position).where(*conditions, ORIENTATION.c.seq > high)
+    found = await connection.execute(statement)
+    return [
+        (row.position, row) for row in found if row.position is not None and row.position < below
+    ]
 
 
 async def feed(
-    session: AsyncSession,
+    connection: AsyncConnection,
     *,
     after: int,
     since: datetime | None,
@@ -331,13 +436,15 @@ async def feed(
 ) -> list[Vue]:
     """Every change after number `after`, oldest first, the orientation as that change left it."""
     statement = (
-        select(OrientationChangement, Orientation)
-        .join(Orientation, Orientation.id == OrientationChangement.orientation_id)
-        .where(OrientationChangement.seq > after)
-        .order_by(OrientationChangement.seq)
+        select(
+            *_COLUMNS, CHANGEMENT.c.etat.label("change_etat"), CHANGEMENT.c.seq.label("change_seq")
+        )
+        .join_from(CHANGEMENT, ORIENTATION, ORIENTATION.c.id == CHANGEMENT.c.orientation_id)
+        .where(CHANGEMENT.c.seq > after)
+        .order_by(CHANGEMENT.c.seq)
         .limit(limit)
     )
     if since is not None:
-        statement = statement.where(OrientationChangement.changed_at >= since)
-    found = (await session.execute(statement)).all()
-    return [Vue(row, change.etat, candidat_of(row, crypto), change.seq) for change, row in found]
+        statement = statement.where(CHANGEMENT.c.changed_at >= since)
+    found = await connection.execute(statement)
+    return [Vue(row, row.change_etat, candidat_of(row, crypto), row.change_seq) for row in found]
