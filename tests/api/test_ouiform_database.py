@@ -1,0 +1,58 @@
+"""The orientation API and its PostgreSQL connections: a connection PostgreSQL dropped (a
+restart) costs no request once it has been idle, and a request never opens a connection of its
+own under load (the pool has no overflow)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import NullPool, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from agora_bridge.api import app as app_module
+from agora_bridge.storage.db import async_database_url
+from tests.api.builders import bearer, bridge, sessions_of, settings
+from tests.api.conftest import migrate
+from tests.api.ouiform_builders import BASE, callers, create
+from tests.conftest import throwaway_pg_database
+
+
+async def _drop_connections(url: str) -> int:
+    """What a PostgreSQL restart does to the API's connections: ends their backends."""
+    admin = create_async_engine(async_database_url(url), poolclass=NullPool)
+    async with admin.connect() as connection:
+        ended = await connection.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    await admin.dispose()
+    return int(ended or 0)
+
+
+async def test_connections_dropped_while_idle_cost_no_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app_module, "API_PING_AFTER_IDLE_S", 0.05)
+    async with throwaway_pg_database() as url:
+        await migrate(url)
+        async with bridge(settings(url)) as (app, client):
+            keys = await callers(sessions_of(app))
+            created = await asyncio.gather(*(create(client, keys.prescripteur) for _ in range(5)))
+            assert await _drop_connections(url) >= 1
+            await asyncio.sleep(0.1)  # idle past the threshold: checked before use
+            for orientation in created:
+                response = await client.get(f"{BASE}/{orientation['id']}", headers=bearer(keys.ops))
+                assert response.status_code == 200, response.text
+            assert (await client.get(BASE, headers=bearer(keys.ops))).status_code == 200
+
+
+async def test_the_pool_has_no_overflow() -> None:
+    async with throwaway_pg_database() as url:
+        await migrate(url)
+        async with bridge(settings(url)) as (app, _client):
+            pool = app.state.bridge.engine.sync_engine.pool
+            assert pool.size() == app_module.API_POOL_SIZE
+            assert pool._max_overflow == 0
