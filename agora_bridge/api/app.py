@@ -23,6 +23,11 @@ from agora_bridge.snapshots.perimeter import Perimeter
 from agora_bridge.storage import db
 from agora_bridge.storage.crypto import NirCrypto
 
+# One worker's connections: more requests in flight than this wait for one (never opening
+# and closing connections past the pool under load); unused this long, one is checked first.
+API_POOL_SIZE = 20
+API_PING_AFTER_IDLE_S = 2.0
+
 # A service started with the app and stopped with it (the delivery engine's scheduler):
 # given the shared state, it returns an async context manager that runs while the app serves.
 BackgroundService = Callable[[BridgeState], AbstractAsyncContextManager[None]]
@@ -36,7 +41,12 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = db.make_engine(settings.database_url)
+        engine = db.make_engine(
+            settings.database_url,
+            pool_size=API_POOL_SIZE,
+            max_overflow=0,
+            ping_after_idle_s=API_PING_AFTER_IDLE_S,
+        )
         try:
             await db.assert_at_head(engine)
             async with AgoraClient(agora_settings) as agora, AsyncExitStack() as services:

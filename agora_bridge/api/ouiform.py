@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agora_bridge.api.auth import require_roles
 from agora_bridge.api.ouiform_vues import (
     CONFLICT_RESPONSE,
+    Answer,
     FluxRegion,
     OrientationVue,
     PageOrientations,
@@ -95,8 +95,8 @@ def _refuse(errors: list[FieldError]) -> None:
         raise Invalid([{"champ": e.champ, "code": e.code} for e in errors])
 
 
-def _answer(vue: store.Vue, status: int = 200, **headers: str) -> JSONResponse:
-    return JSONResponse(
+def _answer(vue: store.Vue, status: int = 200, **headers: str) -> Answer:
+    return Answer(
         render(vue), status_code=status, headers={"ETag": etag(vue.etat["version"]), **headers}
     )
 
@@ -135,7 +135,7 @@ async def create_orientation(
         str | None,
         Header(alias=IDEMPOTENCY_KEY, max_length=255, description="Required: 400 without it"),
     ] = None,
-) -> JSONResponse:
+) -> Answer:
     """Create an orientation (`PRESCRITE`). The same key and body within 24 h answer the
     first 201 again; the same key with another body, 422."""
     if not idempotency_key:
@@ -211,7 +211,7 @@ async def list_orientations(
     modifie_depuis: Since = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> JSONResponse:
+) -> Answer:
     """The caller's orientations (`OPS`, `REGION_SI`: all), newest change first. A listing
     keeps the order it started with: an orientation changed meanwhile is neither repeated
     nor skipped (one created meanwhile shows in the next listing)."""
@@ -229,7 +229,7 @@ async def list_orientations(
 
     vues, high = await _unit_of_work(state, page)
     following = encode_cursor(h=high, p=vues[limit - 1].seq) if len(vues) > limit else None
-    return JSONResponse({"items": [render(v) for v in vues[:limit]], "next_cursor": following})
+    return Answer({"items": [render(v) for v in vues[:limit]], "next_cursor": following})
 
 
 @router.get(
@@ -239,7 +239,7 @@ async def list_orientations(
 )
 async def get_orientation(
     orientation_id: str, state: State, caller: Annotated[Caller, Depends(ANY_ROLE)]
-) -> JSONResponse:
+) -> Answer:
     """One orientation of the caller's, with `ETag: "<version>"`."""
 
     async def read(connection: AsyncConnection) -> store.Vue:
@@ -251,7 +251,7 @@ async def get_orientation(
     return _answer(await _unit_of_work(state, read))
 
 
-Transition = Callable[..., Awaitable[JSONResponse]]
+Transition = Callable[..., Awaitable[Answer]]
 
 
 def _transition(change: type[Change], roles: frozenset[Role]) -> Transition:
@@ -263,7 +263,7 @@ def _transition(change: type[Change], roles: frozenset[Role]) -> Transition:
         if_match: Annotated[
             str | None, Header(alias="If-Match", description='"<version>": else 412')
         ] = None,
-    ) -> JSONResponse:
+    ) -> Answer:
         raw = await request.body()
         now = datetime.now(UTC)
 
@@ -332,7 +332,7 @@ async def region_feed(
     modifie_depuis: Since = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> JSONResponse:
+) -> Answer:
     """Every change of every orientation, oldest first, each as that change left the
     orientation, NIR included: follow `next_cursor`; an empty page means caught up."""
     after = decode_cursor(cursor, "s")["s"] if cursor else 0
@@ -345,7 +345,7 @@ async def region_feed(
     vues = await _unit_of_work(state, page)
     following = encode_cursor(s=vues[-1].seq if vues else after)
     items = [render(v, with_nir=True) for v in vues]
-    return JSONResponse({"items": items, "next_cursor": following})
+    return Answer({"items": items, "next_cursor": following})
 
 
 _BODIES: tuple[type[BaseModel], ...] = (Creation, *(c for c, _, _ in _TRANSITIONS.values()))

@@ -5,6 +5,7 @@ PostgreSQL in production, a SQLite file as the embedded default; both through as
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -63,22 +64,56 @@ def async_database_url(url: str) -> str:
     return f"{_ASYNC_SCHEMES[scheme]}://{rest}"
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """`hide_parameters` keeps personal data (NIR ciphertexts, names) out of SQL error messages."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    ping_after_idle_s: float | None = None,
+) -> AsyncEngine:
+    """`hide_parameters` keeps personal data (NIR ciphertexts, names) out of SQL error messages.
+
+    PostgreSQL connections are checked before use, to survive a server restart without
+    failing the next request: each time by default, or (`ping_after_idle_s`) only after that
+    long unused. asyncpg's check is three round trips (BEGIN, a statement, ROLLBACK): a busy
+    HTTP API, whose connections come back within milliseconds, skips it. Connections past
+    `pool_size` are closed when returned: under steady load they are opened again and again,
+    which an API sizes away (`max_overflow=0`: a request waits for a connection instead)."""
     async_url = async_database_url(url)
     if async_url.startswith("sqlite"):
         engine = create_async_engine(async_url, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         async_url,
         hide_parameters=True,
-        pool_size=10,
-        max_overflow=10,
-        pool_pre_ping=True,  # survive a PostgreSQL restart without failing the next request
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=ping_after_idle_s is None,
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "agora-bridge"}},
     )
+    if ping_after_idle_s is not None:
+        _ping_after_idle(engine, ping_after_idle_s)
+    return engine
+
+
+def _ping_after_idle(engine: AsyncEngine, idle_s: float) -> None:
+    def checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    def checking_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < idle_s:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool's contract: it drops this connection and hands out a fresh one.
+            raise DisconnectionError("the connection failed its check") from error
+
+    event.listen(engine.sync_engine.pool, "checkin", checked_in)
+    event.listen(engine.sync_engine.pool, "checkout", checking_out)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

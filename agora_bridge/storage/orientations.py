@@ -76,6 +76,10 @@ _COLUMNS = tuple(
 )  # fmt: skip
 
 
+# The same without the current state, where another one is read.
+_ROW_COLUMNS = tuple(column for column in _COLUMNS if column.name not in ("etat", "seq"))
+
+
 class KeyReused(Exception):
     """An Idempotency-Key this caller already used with another body."""
 
@@ -361,7 +365,9 @@ async def first_version(connection: AsyncConnection, orientation_id: str, crypto
     """The orientation as its creation answered it."""
     statement = (
         select(
-            *_COLUMNS, CHANGEMENT.c.etat.label("first_etat"), CHANGEMENT.c.seq.label("first_seq")
+            *_ROW_COLUMNS,
+            CHANGEMENT.c.etat.label("first_etat"),
+            CHANGEMENT.c.seq.label("first_seq"),
         )
         .join_from(ORIENTATION, CHANGEMENT, CHANGEMENT.c.orientation_id == ORIENTATION.c.id)
         .where(ORIENTATION.c.id == orientation_id, CHANGEMENT.c.version == 1)
@@ -437,7 +443,9 @@ async def feed(
     """Every change after number `after`, oldest first, the orientation as that change left it."""
     statement = (
         select(
-            *_COLUMNS, CHANGEMENT.c.etat.label("change_etat"), CHANGEMENT.c.seq.label("change_seq")
+            *_ROW_COLUMNS,
+            CHANGEMENT.c.etat.label("change_etat"),
+            CHANGEMENT.c.seq.label("change_seq"),
         )
         .join_from(CHANGEMENT, ORIENTATION, ORIENTATION.c.id == CHANGEMENT.c.orientation_id)
         .where(CHANGEMENT.c.seq > after)
