@@ -10,8 +10,15 @@ the scheduled send to the whole answer read.
 The mix, of which every request's expected status is checked: reads 70 % (one orientation 40 %,
 a list page 20 %, the Région feed 10 %), writes 30 % (creation 10 %, a transition 20 %:
 positionnement, decision or entry of an orientation known to be in the state before it).
+The generator is aiohttp (about 0.45 ms of its CPU a request; httpx took 2 ms, a core's
+third at 300/s on a machine the server shares). First, the floor: the same rate for
+`--floor-seconds` of `GET /health/live` (no key, no database), which says what the machine
+as loaded at that moment lets any route of this server do. Each run reports the server's CPU
+a request and, from Linux's schedstat, the share of the time it was runnable but waiting for
+a core (taken by the neighbours, the generator or PostgreSQL).
 
     .venv/bin/python -m bench.orientation [--rate 300] [--seconds 30] [--seed-orientations 500]
+                                          [--floor-seconds 10]
     .venv/bin/python -m bench.orientation --cpu     # CPU a request of each kind, in process
 """
 
@@ -32,6 +39,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -63,6 +71,9 @@ MIX: dict[str, tuple[float, int]] = {
     "create": (0.10, 201),
     "transition": (0.20, 200),
 }
+# The floor, measured in the same run: the same generator and server, a route without a key
+# or a database. What it cannot hold at the rate, on the machine as loaded, the mix cannot.
+FLOOR: dict[str, tuple[float, int]] = {"live": (1.0, 200)}
 # A transition from each state the generator keeps, and the state it leads to.
 STEPS = {
     "PRESCRITE": ("positionnement", {"date_information_collective": "2026-11-20"}, "POSITIONNEE"),
@@ -113,7 +124,7 @@ class Run:
 
     def record(self, kind: str, latency_ms: float, status: int) -> None:
         self.latencies.setdefault(kind, []).append(latency_ms)
-        if status != MIX[kind][1]:
+        if status != {**MIX, **FLOOR}[kind][1]:
             self.unexpected[f"{kind} {status}"] += 1
 
 
@@ -190,8 +201,13 @@ class Load:
                 status = 0
         self.run.record(kind, (time.perf_counter() - scheduled) * 1000, status)
 
-    async def offer(self, rate: float, seconds: float) -> float:
-        kinds, weights = list(MIX), [share for share, _ in MIX.values()]
+    async def live(self) -> Answer:
+        return await self.client.call("GET", "/health/live", headers={})
+
+    async def offer(
+        self, rate: float, seconds: float, mix: dict[str, tuple[float, int]] = MIX
+    ) -> float:
+        kinds, weights = list(mix), [share for share, _ in mix.values()]
         slots = asyncio.Semaphore(CONNECTIONS)
         tasks = []
         started = time.perf_counter()
@@ -281,29 +297,54 @@ async def _step(load: Load, state: str) -> None:
     load.by_state[reached].append(orientation_id)
 
 
-async def measure(url: str, *, rate: float, seconds: float, orientations: int) -> str:
+async def measure(
+    url: str, *, rate: float, seconds: float, orientations: int, floor_seconds: float = 0
+) -> str:
     keys = await make_keys(url)
     async with server(url) as (base, pid):
         connector = aiohttp.TCPConnector(limit=CONNECTIONS)
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as aio:
-            client = Client(aio, None)
-            load = Load(client, keys, random.Random(20261127))  # noqa: S311 - a reproducible mix
+            load = Load(Client(aio, None), keys, random.Random(20261127))  # noqa: S311
             await seed(load, orientations)
-            load.run = Run()
-            cpu_before, client_before = cpu_seconds(pid), time.process_time()
-            elapsed = await load.offer(rate, seconds)
-            server_cpu = cpu_seconds(pid) - cpu_before
-            load.run.client_cpu_s = time.process_time() - client_before
-    return report(load.run, rate, elapsed, server_cpu)
+            texts = ["the floor, GET /health/live:"] if floor_seconds else []
+            if floor_seconds:
+                texts.append(await _timed(load, pid, rate, floor_seconds, FLOOR))
+            texts.append(await _timed(load, pid, rate, seconds, MIX))
+    return "\n".join(texts)
 
 
-def report(run: Run, rate: float, elapsed: float, server_cpu: float) -> str:
+async def _timed(
+    load: Load, pid: int, rate: float, seconds: float, mix: dict[str, tuple[float, int]]
+) -> str:
+    load.run = Run()
+    cpu_before, client_before = cpu_seconds(pid), time.process_time()
+    waited_before = waited_seconds(pid)
+    elapsed = await load.offer(rate, seconds, mix)
+    server_cpu = cpu_seconds(pid) - cpu_before
+    load.run.client_cpu_s = time.process_time() - client_before
+    waited = waited_seconds(pid) - waited_before
+    return report(load.run, rate, elapsed, server_cpu, waited) + f"\nload average {load_average()}"
+
+
+def waited_seconds(pid: int) -> float:
+    """Time the process's threads were runnable but waiting for a core (Linux schedstat): on
+    a shared machine, what the neighbours took from the server."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return sum(int((task / "schedstat").read_text().split()[1]) for task in tasks) / 1e9
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def report(run: Run, rate: float, elapsed: float, server_cpu: float, waited_s: float = 0.0) -> str:
     every = [value for values in run.latencies.values() for value in values]
     lines = [
         f"offered {rate:g}/s for {elapsed:.1f} s: {len(every)} requests "
         f"({len(every) / elapsed:.0f}/s); server CPU {server_cpu / len(every) * 1000:.2f} ms a "
-        f"request ({server_cpu / elapsed:.0%} of a core), the generator's "
+        f"request ({server_cpu / elapsed:.0%} of a core; runnable but waiting for one "
+        f"{waited_s / elapsed:.0%} of the time), the generator's "
         f"{run.client_cpu_s / len(every) * 1000:.2f} ms; sends late by p99 "
         f"{percentiles(run.late_sends_ms)[2]:.1f} ms; unexpected statuses: "
         f"{dict(run.unexpected) or 'none'}",
@@ -353,6 +394,7 @@ async def main(arguments: argparse.Namespace) -> None:
                 rate=arguments.rate,
                 seconds=arguments.seconds,
                 orientations=arguments.seed_orientations,
+                floor_seconds=arguments.floor_seconds,
             ),
             flush=True,
         )
@@ -365,6 +407,9 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--seed-orientations", type=int, default=500)
+    parser.add_argument(
+        "--floor-seconds", type=float, default=10.0, help="the floor's run first (0: none)"
+    )
     parser.add_argument(
         "--cpu", action="store_true", help="CPU a request of each kind, in process, instead"
     )

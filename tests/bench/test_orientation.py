@@ -3,10 +3,19 @@ mix is the documented one, and the report shows the percentiles."""
 
 from __future__ import annotations
 
+import os
 import random
 
 from agora_bridge.logs import configure_logging
-from bench.orientation import MIX, Run, cpu_by_kind, measure, percentiles, report
+from bench.orientation import (
+    MIX,
+    Run,
+    cpu_by_kind,
+    measure,
+    percentiles,
+    report,
+    waited_seconds,
+)
 from tests.conftest import throwaway_pg_database
 
 
@@ -36,6 +45,19 @@ async def test_a_short_run_against_serve_gets_only_expected_answers() -> None:
         text = await measure(url, rate=30, seconds=1, orientations=10)
     assert "unexpected statuses: none" in text, text
     assert "| all | 30 |" in text, text
+
+
+async def test_the_floor_runs_first_when_asked() -> None:
+    async with throwaway_pg_database() as url:
+        text = await measure(url, rate=30, seconds=0.5, orientations=10, floor_seconds=0.5)
+    floor, mix = text.split("| all |", 2)[1:]
+    assert "| live | 15 |" in floor, text
+    assert "| live |" not in mix, text
+    assert text.count("unexpected statuses: none") == 2, text
+
+
+def test_the_time_waiting_for_a_core_is_read_from_schedstat() -> None:
+    assert waited_seconds(os.getpid()) >= 0
 
 
 async def test_the_cpu_table_has_every_kind() -> None:
