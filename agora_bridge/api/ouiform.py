@@ -219,13 +219,10 @@ async def list_orientations(
     filtres = store.Filtres(statut, session_numero, modifie_depuis)
 
     async def page(connection: AsyncConnection) -> tuple[list[store.Vue], int]:
-        high = position["h"] if position else await store.high_water(connection)
-        before = position["p"] if position else None
-        vues = await store.listing(
-            connection, caller, filtres, high=high, before=before, limit=limit + 1,
-            crypto=state.crypto,
+        return await store.listing(
+            connection, caller, filtres, page=(position["h"], position["p"]) if position else None,
+            limit=limit + 1, crypto=state.crypto,
         )  # fmt: skip
-        return vues, high
 
     vues, high = await _unit_of_work(state, page)
     following = encode_cursor(h=high, p=vues[limit - 1].seq) if len(vues) > limit else None

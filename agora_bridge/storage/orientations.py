@@ -25,17 +25,19 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, TypeAlias, cast
 
 from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    String,
     Table,
+    bindparam,
     delete,
     func,
     insert,
-    literal,
     select,
     true,
     update,
@@ -103,13 +105,31 @@ class Filtres:
     modifie_depuis: datetime | None = None
 
 
-def visible(caller: Caller) -> ColumnElement[bool]:
-    """What the caller may see: its SIRET's, the ones it created, or (OPS, REGION_SI) all."""
-    if caller.role is Role.ORGANISME:
-        return ORIENTATION.c.organisme_siret == caller.siret
-    if caller.role is Role.PRESCRIPTEUR:
-        return ORIENTATION.c.cree_par == caller.organisation_id
+def visible(role: Role) -> ColumnElement[bool]:
+    """What a caller of `role` may see: its SIRET's, the ones it created, or (OPS, REGION_SI)
+    all; the caller's SIRET or id is the parameter `caller` (`scope`), so that statements
+    are built once (`_FIND`)."""
+    scope = bindparam("caller", type_=String())
+    if role is Role.ORGANISME:
+        return ORIENTATION.c.organisme_siret == scope
+    if role is Role.PRESCRIPTEUR:
+        return ORIENTATION.c.cree_par == scope
     return true()
+
+
+def scope(caller: Caller) -> dict[str, str | None]:
+    """The parameter of `visible`."""
+    if caller.role is Role.ORGANISME:
+        return {"caller": caller.siret}
+    return {"caller": caller.organisation_id if caller.role is Role.PRESCRIPTEUR else None}
+
+
+_FIND = {
+    role: select(*_COLUMNS).where(
+        ORIENTATION.c.id == bindparam("orientation_id", type_=String()), visible(role)
+    )
+    for role in Role
+}
 
 
 def etat_json(etat: Etat, maj_le: datetime) -> dict[str, Any]:
@@ -169,10 +189,10 @@ def _next_seq() -> Any:
     )
 
 
-async def high_water(connection: AsyncConnection) -> int:
-    """The number of the last committed change."""
-    statement = select(COMPTEUR.c.valeur).where(COMPTEUR.c.nom == COUNTER)
-    return int(await connection.scalar(statement) or 0)
+# The number of the last committed change.
+_HIGH_WATER = (
+    select(COMPTEUR.c.valeur).where(COMPTEUR.c.nom == COUNTER).scalar_subquery().label("high")
+)
 
 
 def _aad(orientation_id: str) -> bytes:
@@ -221,7 +241,9 @@ async def create(
     }
     remembered |= {"orientation_id": values["id"], "created_at": now}
     if _on_postgresql(connection):
-        row = (await connection.execute(_created_at_once(values, first, remembered))).one()
+        statement = _created_at_once(tuple(values), tuple(first), tuple(remembered))
+        params = _params(ORIENTATION, values) | _params(CHANGEMENT, first)
+        row = (await connection.execute(statement, params | _params(IDEMPOTENCE, remembered))).one()
     else:
         seq = (await connection.execute(_next_seq())).scalar_one()
         inserted = insert(ORIENTATION).values(**values, seq=seq).returning(*_COLUMNS)
@@ -255,14 +277,27 @@ def _creation_values(
     }
 
 
-def _typed(table: Table, values: dict[str, Any]) -> list[Any]:
-    # Literals carry their column's type, so that JSON, bytes and instants bind as they do in
-    # a plain INSERT.
-    return [literal(value, table.c[name].type).label(name) for name, value in values.items()]
+# The PostgreSQL statements are built once (per set of columns) with bound parameters: SQLAlchemy
+# then reuses their cache key and compiled form, where building them took a request's CPU.
 
 
+def _typed(table: Table, names: tuple[str, ...]) -> list[Any]:
+    # Each parameter carries its column's type, so that JSON, bytes and instants bind as they
+    # do in a plain INSERT; named after its table, as two tables share column names.
+    return [_bound(table, name).label(name) for name in names]
+
+
+def _bound(table: Table, name: str) -> Any:
+    return bindparam(f"{table.name}__{name}", type_=table.c[name].type)
+
+
+def _params(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    return {f"{table.name}__{name}": value for name, value in values.items()}
+
+
+@cache
 def _created_at_once(
-    values: dict[str, Any], first: dict[str, Any], remembered: dict[str, Any]
+    values: tuple[str, ...], first: tuple[str, ...], remembered: tuple[str, ...]
 ) -> Select[Any]:
     """PostgreSQL: the counter, the orientation, its first change and the key, one statement."""
     seq = _next_seq().cte("seq")
@@ -284,8 +319,8 @@ def _created_at_once(
 
 async def find(connection: AsyncConnection, orientation_id: str, caller: Caller) -> Ligne | None:
     """The caller's orientation with this id (None: not the caller's, or none)."""
-    statement = select(*_COLUMNS).where(ORIENTATION.c.id == orientation_id, visible(caller))
-    return (await connection.execute(statement)).one_or_none()
+    params = {"orientation_id": orientation_id, **scope(caller)}
+    return (await connection.execute(_FIND[caller.role], params)).one_or_none()
 
 
 async def record(
@@ -299,11 +334,13 @@ async def record(
     values |= {"etat": data, "updated_at": now}
     if etat.statut is StatutOrientation.ENTREE:
         values["entree_declaree_at"] = now
-    same_version = (ORIENTATION.c.id == row.id, ORIENTATION.c.version == row.version)
     change = {"version": etat.version, "etat": data, "changed_at": now}
     if _on_postgresql(connection):
-        seq = await connection.scalar(_recorded_at_once(same_version, values, change))
+        params = {"orientation_id": row.id, "read_version": row.version}
+        params |= _params(ORIENTATION, values) | _params(CHANGEMENT, change)
+        seq = await connection.scalar(_recorded_at_once(tuple(values), tuple(change)), params)
         return (data, seq) if seq is not None else None
+    same_version = (ORIENTATION.c.id == row.id, ORIENTATION.c.version == row.version)
     seq = (await connection.execute(_next_seq())).scalar_one()
     moved = await connection.execute(
         update(ORIENTATION).where(*same_version).values(**values, seq=seq)
@@ -314,17 +351,21 @@ async def record(
     return data, seq
 
 
-def _recorded_at_once(
-    same_version: tuple[ColumnElement[bool], ...], values: dict[str, Any], change: dict[str, Any]
-) -> Any:
+@cache
+def _recorded_at_once(values: tuple[str, ...], change: tuple[str, ...]) -> Any:
     """PostgreSQL: the counter, the orientation and its change, one statement. When the
     version moved meanwhile nothing is written but the counter (a number skipped: harmless,
     readers only need the numbers in commit order)."""
     seq = _next_seq().cte("seq")
+    same_version = (
+        ORIENTATION.c.id == bindparam("orientation_id"),
+        ORIENTATION.c.version == bindparam("read_version"),
+    )
     moved = (
         update(ORIENTATION)
         .where(*same_version)
-        .values(**values, seq=select(seq.c.valeur).scalar_subquery())
+        .values({name: _bound(ORIENTATION, name) for name in values})
+        .values(seq=select(seq.c.valeur).scalar_subquery())
         .returning(ORIENTATION.c.id, ORIENTATION.c.seq)
         .cte("moved")
     )
@@ -377,7 +418,7 @@ async def first_version(connection: AsyncConnection, orientation_id: str, crypto
 
 
 def _filtered(caller: Caller, filtres: Filtres) -> list[ColumnElement[bool]]:
-    conditions = [visible(caller)]
+    conditions = [visible(caller.role)]
     if filtres.statut is not None:
         conditions.append(ORIENTATION.c.statut == filtres.statut.value)
     if filtres.session_numero is not None:
@@ -392,29 +433,42 @@ async def listing(
     caller: Caller,
     filtres: Filtres,
     *,
-    high: int,
-    before: int | None,
+    page: tuple[int, int] | None,
     limit: int,
     crypto: NirCrypto,
-) -> list[Vue]:
-    """Up to `limit` orientations, newest change first, each placed at its last change up to
-    `high` (the listing's first page), below position `before`."""
+) -> tuple[list[Vue], int]:
+    """Up to `limit` orientations, newest change first, and the listing's high water. The
+    first page (`page` None): the orientations as they are, and the last change committed,
+    read by the same statement (one snapshot: none of the rows is past it). The next ones
+    (`page`: the high water, the position to continue below): each orientation at its last
+    change up to the high water, below that position."""
     conditions = _filtered(caller, filtres)
-    below = before if before is not None else high + 1
+    if page is None:
+        statement = (
+            select(*_COLUMNS, _HIGH_WATER).where(*conditions).order_by(ORIENTATION.c.seq.desc())
+        )
+        found = list(await connection.execute(statement.limit(limit), scope(caller)))
+        return [vue_of(row, crypto) for row in found], found[0].high if found else 0
+    high, below = page
     unchanged = (
         select(*_COLUMNS)
         .where(*conditions, ORIENTATION.c.seq <= high, ORIENTATION.c.seq < below)
         .order_by(ORIENTATION.c.seq.desc())
         .limit(limit)
     )
-    rows = [(row.seq, row) for row in await connection.execute(unchanged)]
-    rows += await _changed_since(connection, conditions, high, below)
+    rows = [(row.seq, row) for row in await connection.execute(unchanged, scope(caller))]
+    rows += await _changed_since(connection, conditions, scope(caller), high, below)
     rows.sort(key=lambda item: item[0], reverse=True)
-    return [Vue(row, row.etat, candidat_of(row, crypto), pos) for pos, row in rows[:limit]]
+    vues = [Vue(row, row.etat, candidat_of(row, crypto), pos) for pos, row in rows[:limit]]
+    return vues, high
 
 
 async def _changed_since(
-    connection: AsyncConnection, conditions: list[ColumnElement[bool]], high: int, below: int
+    connection: AsyncConnection,
+    conditions: list[ColumnElement[bool]],
+    params: dict[str, Any],
+    high: int,
+    below: int,
 ) -> list[tuple[int, Ligne]]:
     """Orientations changed after the listing started, at their last change up to then
     (none for one created since: it was not there). The state is the current one's: a
@@ -426,7 +480,7 @@ async def _changed_since(
         .label("position")
     )
     statement = select(*_COLUMNS, position).where(*conditions, ORIENTATION.c.seq > high)
-    found = await connection.execute(statement)
+    found = await connection.execute(statement, params)
     return [
         (row.position, row) for row in found if row.position is not None and row.position < below
     ]
