@@ -7,7 +7,11 @@ token (and, for an attempt, on a lease that still has time left), the group's ac
 states in one statement, then one ledger append for the group and one insert of its
 return-flow events (`storage/retours.py`). A record whose fence fails is dropped alone (its
 `generation` comes back None) and neither its entries nor its events are written. A group the
-database refuses is retried record by record, so one bad record never fails the others.
+database refuses before its COMMIT is retried record by record, so one bad record never fails
+the others. A group whose COMMIT failed is not retried: it may have been applied (the answer
+to COMMIT lost with the connection), and its records, fenced on claims they keep, would pass
+their fences again and append their entries and events twice. Its waiters get the error
+instead; their passes end and their claims lapse, to be read back (`CommitUnknown`).
 
 An outcome and the next call's attempt travel in one record (one statement, one commit a
 call): the attempt's part then applies only while the item is still at the generation the
@@ -42,6 +46,10 @@ log = get_logger(__name__)
 _ITEMS = cast(Table, Livraison.__table__)
 # A group holds at most this many records: a transaction stays short.
 _MAX_GROUP = 256
+
+
+class CommitUnknown(Exception):
+    """The group's COMMIT failed: whether it applied is unknown, so it is never retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +137,11 @@ class Recorder:
     async def _commit_group(self, group: list[_Pending]) -> None:
         try:
             results = await self._write([pending.record for pending in group])
+        except CommitUnknown as error:
+            log.error("delivery.group.commit_unknown", records=len(group), cause=error.args[0])
+            for pending in group:
+                pending.done.set_exception(error)
+            return
         except Exception as error:  # whatever it is, no worker may wait forever
             if not isinstance(error, SQLAlchemyError):
                 log.exception("delivery.group.failed", records=len(group))
@@ -144,33 +157,48 @@ class Recorder:
                 pending.done.set_result(written)
 
     async def _write(self, records: list[Record]) -> list[Written | None]:
-        async with self._write_lock, self._sessions() as session, session.begin():
-            # One row-lock order for every writer; the ledger's lock comes last.
-            order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
-            results: list[Written | None] = [None] * len(records)
-            for index in order:
-                results[index] = await _apply(session, records[index])
-            states: dict[str, dict[str, Any]] = {}
-            entries: list[Entry] = []
-            events: list[Event] = []
-            now = self._clock()
-            for record, written in zip(records, results, strict=True):
-                if written is None:
-                    continue
-                if record.acquittement is not None:
-                    states[record.id_dossier] = acknowledged.row(
-                        record.acquittement, self._crypto, now=now
-                    )
-                entries.extend(record.entries)
-                events.extend(record.retours)
-                if written.attempted and record.attempt is not None:
-                    entries.append(record.attempt.entry)
-            rows = [{"id_dossier": key, **values} for key, values in states.items()]
-            await acknowledged.store_all(session, rows)
-            if entries:  # a group of records without entries needs no read of the head
-                await append(session, entries)
-            await retours.record(session, events)  # after the ledger's lock: one INSERT
-            return results
+        committing = False
+        try:
+            async with self._write_lock, self._sessions() as session:
+                results = await self._statements(session, records)
+                committing = True
+                await session.commit()
+        except Exception as error:
+            if committing:  # COMMIT failed, or closing after it: applied or not, unknown
+                raise CommitUnknown(type(error).__name__) from error
+            raise
+        return results
+
+    async def _statements(
+        self, session: AsyncSession, records: list[Record]
+    ) -> list[Written | None]:
+        """The group's writes, in the session's transaction (the caller commits)."""
+        # One row-lock order for every writer; the ledger's lock comes last.
+        order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
+        results: list[Written | None] = [None] * len(records)
+        for index in order:
+            results[index] = await _apply(session, records[index])
+        states: dict[str, dict[str, Any]] = {}
+        entries: list[Entry] = []
+        events: list[Event] = []
+        now = self._clock()
+        for record, written in zip(records, results, strict=True):
+            if written is None:
+                continue
+            if record.acquittement is not None:
+                states[record.id_dossier] = acknowledged.row(
+                    record.acquittement, self._crypto, now=now
+                )
+            entries.extend(record.entries)
+            events.extend(record.retours)
+            if written.attempted and record.attempt is not None:
+                entries.append(record.attempt.entry)
+        rows = [{"id_dossier": key, **values} for key, values in states.items()]
+        await acknowledged.store_all(session, rows)
+        if entries:  # a group of records without entries needs no read of the head
+            await append(session, entries)
+        await retours.record(session, events)  # after the ledger's lock: one INSERT
+        return results
 
 
 async def _apply(session: AsyncSession, record: Record) -> Written | None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agora_bridge.delivery.claims import claim_due
 from agora_bridge.delivery.recorder import Attempt, Record, Recorder, Written
@@ -14,6 +16,7 @@ from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import read_chain, verify_ledger
 from agora_bridge.storage.ingest import ingest_parsed
 from agora_bridge.storage.models import Livraison
+from agora_bridge.storage.retours import Evenement, Event, read_after
 from tests.builders import snapshot
 from tests.delivery.harness import CRYPTO, ingestion
 
@@ -117,3 +120,66 @@ async def test_an_attempt_after_its_lease_lapsed_is_not_recorded(
     assert item.last_outcome == "SUCCES"
     assert item.last_attempt_at is None
     assert kinds == ["agora.outcome"]
+
+
+class CommitLostAfterApplying:
+    """Once armed, a COMMIT that the database applies but whose answer never comes back (the
+    connection drops during COMMIT): the driver's commit runs, then the error is raised."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.armed = False
+        self.fired = 0
+        event.listen(engine.sync_engine, "commit", self._on_commit)
+
+    def _on_commit(self, connection: Connection) -> None:
+        if not self.armed:
+            return
+        self.armed = False
+        self.fired += 1
+        connection.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+        raise ConnectionResetError("connection lost during COMMIT")
+
+
+async def test_a_group_whose_commit_may_have_applied_is_not_written_again(
+    migrated_engine: AsyncEngine, session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The group committed but the answer was lost: retrying its records one by one (their
+    fences still hold: each keeps its claim) would append their ledger entries and return-flow
+    events a second time. The waiters get the failure instead; each entry exists once."""
+    items = [(n, snapshot("VALIDE", id_dossier=f"PDL-{n}")) for n in (1, 2)]
+    await ingest_parsed(session_maker, items, ingestion())
+    now = datetime.now(UTC)
+    async with session_maker() as session, session.begin():
+        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=2)
+    lost = CommitLostAfterApplying(migrated_engine)
+    records = [
+        Record(
+            claim.id_dossier,
+            claim.token,
+            {"last_outcome": "ATTEMPT"},  # the claim is kept: the fence holds on a retry
+            [entry(claim.id_dossier)],
+            retours=[Event(Evenement.RETENU, claim.id_dossier, 1, now, code="TEST")],
+        )
+        for claim in claims
+    ]
+    async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
+        lost.armed = True
+        results = await asyncio.gather(
+            *(recorder.write(record) for record in records), return_exceptions=True
+        )
+    assert lost.fired == 1
+    async with session_maker() as session:
+        attempts = [
+            str(link.entry.id_dossier)
+            async for link in read_chain(session)
+            if link.entry.kind == "agora.attempt"
+        ]
+        assert (await verify_ledger(session)).intact
+        events = await read_after(session, 0, 100)
+    assert sorted(attempts) == ["PDL-1", "PDL-2"]  # committed once, not twice
+    assert sorted(str(e.event.id_dossier) for e in events if e.event.code == "TEST") == [
+        "PDL-1",
+        "PDL-2",
+    ]
+    # Whether it applied is unknown: each pass fails, its claim lapses and is read back.
+    assert all(isinstance(result, Exception) for result in results), results
