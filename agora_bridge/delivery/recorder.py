@@ -28,7 +28,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, case, literal, update
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    literal,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -201,21 +211,29 @@ class Recorder:
         return results
 
 
+@dataclass(frozen=True, slots=True)
+class IfCurrent:
+    """A column's value while the item is still at `generation` (no newer snapshot came since
+    the pass planned), `otherwise` if not: a terminal state must not close newer work."""
+
+    value: Any
+    generation: int
+    otherwise: Any = None
+
+
+# The statement of each shape of record, built and compiled once (a record's values go as
+# bind parameters): building a statement per record was most of the recorder's CPU.
+_Shape = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool]
+_STATEMENTS: dict[_Shape, Update] = {}
+
+
 async def _apply(session: AsyncSession, record: Record) -> Written | None:
-    fence = [_ITEMS.c.id_dossier == record.id_dossier, _ITEMS.c.lease_owner == record.token]
-    if record.lease_valid_at is not None:
-        fence.append(_ITEMS.c.lease_until > record.lease_valid_at)
     values = record.values
-    if record.attempt is not None:
-        values = values | _conditional(record.attempt, values)
-    # Core, not the ORM: nothing here needs the unit of work, and this runs once a call.
-    statement = (
-        update(_ITEMS)
-        .where(*fence)
-        .values(values)
-        .returning(_ITEMS.c.generation, _ITEMS.c.lease_until)
-    )
-    row = (await session.execute(statement)).one_or_none()
+    if any(isinstance(value, ClauseElement) for value in values.values()):
+        statement, params = _built(record), None  # an expression (attempts + 1): rare
+    else:
+        statement, params = _prepared(record)
+    row = (await session.execute(statement, params)).one_or_none()
     if row is None:
         return None
     generation, lease_until = row
@@ -229,6 +247,82 @@ async def _apply(session: AsyncSession, record: Record) -> Written | None:
         and lease_until > attempt.valid_at
     )
     return Written(generation, attempted)
+
+
+def _prepared(record: Record) -> tuple[Update, dict[str, Any]]:
+    """The record's cached statement and its parameters."""
+    plain = tuple(k for k, v in record.values.items() if not isinstance(v, IfCurrent))
+    current = tuple(k for k, v in record.values.items() if isinstance(v, IfCurrent))
+    attempted = tuple(record.attempt.values) if record.attempt is not None else ()
+    shape = (plain, current, attempted, record.lease_valid_at is not None)
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        statement = _STATEMENTS[shape] = _statement(*shape)
+    params: dict[str, Any] = {"f_id": record.id_dossier, "f_token": record.token}
+    if record.lease_valid_at is not None:
+        params["f_valid"] = record.lease_valid_at
+    for key in plain:
+        params[f"v_{key}"] = record.values[key]
+    for key in current:
+        value = record.values[key]
+        params |= {f"v_{key}": value.value, f"g_{key}": value.generation}
+        params[f"o_{key}"] = value.otherwise
+    if record.attempt is not None:
+        params |= {"a_gen": record.attempt.generation, "a_valid": record.attempt.valid_at}
+        params |= {f"a_{key}": value for key, value in record.attempt.values.items()}
+    return statement, params
+
+
+def _statement(
+    plain: tuple[str, ...], current: tuple[str, ...], attempted: tuple[str, ...], leased: bool
+) -> Update:
+    """UPDATE … SET … WHERE (the claim's fence) RETURNING generation, lease_until; every
+    value a bind parameter named after its column (v_, o_, g_, a_: plain, otherwise,
+    generation, attempt)."""
+    c = _ITEMS.c
+    fence = [c.id_dossier == bindparam("f_id"), c.lease_owner == bindparam("f_token")]
+    if leased:
+        fence.append(c.lease_until > bindparam("f_valid", type_=c.lease_until.type))
+    values: dict[str, ColumnElement[Any]] = {
+        key: bindparam(f"v_{key}", type_=c[key].type) for key in plain
+    }
+    for key in current:
+        same = c.generation == bindparam(f"g_{key}", type_=c.generation.type)
+        chosen = bindparam(f"v_{key}", type_=c[key].type)
+        values[key] = case((same, chosen), else_=bindparam(f"o_{key}", type_=c[key].type))
+    if attempted:
+        # Each of the attempt's columns set only if its condition holds (SET reads the old row).
+        holds = and_(
+            c.generation == bindparam("a_gen", type_=c.generation.type),
+            c.lease_until > bindparam("a_valid", type_=c.lease_until.type),
+        )
+        for key in attempted:
+            chosen = bindparam(f"a_{key}", type_=c[key].type)
+            values[key] = case((holds, chosen), else_=values.get(key, c[key]))
+    return update(_ITEMS).where(*fence).values(values).returning(c.generation, c.lease_until)
+
+
+def _built(record: Record) -> Update:
+    """A record whose values hold SQL expressions: its statement built for it alone."""
+    fence = [_ITEMS.c.id_dossier == record.id_dossier, _ITEMS.c.lease_owner == record.token]
+    if record.lease_valid_at is not None:
+        fence.append(_ITEMS.c.lease_until > record.lease_valid_at)
+    values = {key: _expression(value) for key, value in record.values.items()}
+    if record.attempt is not None:
+        values |= _conditional(record.attempt, values)
+    return (
+        update(_ITEMS)
+        .where(*fence)
+        .values(values)
+        .returning(_ITEMS.c.generation, _ITEMS.c.lease_until)
+    )
+
+
+def _expression(value: Any) -> Any:
+    if not isinstance(value, IfCurrent):
+        return value
+    same = _ITEMS.c.generation == value.generation
+    return case((same, value.value), else_=value.otherwise)
 
 
 def _conditional(attempt: Attempt, values: dict[str, Any]) -> dict[str, ColumnElement[Any]]:

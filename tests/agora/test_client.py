@@ -138,6 +138,21 @@ async def test_transitions(step: str, method: str, body: BaseModel, statut: str)
     assert route.calls.last.request.content == body.model_dump_json().encode()
 
 
+async def test_a_call_carries_the_client_defaults_and_timeouts_without_its_send_path() -> None:
+    """The call goes straight to the transport (`_Exchange`), yet as `AsyncClient.send` would
+    have sent it: the base URL, the client's User-Agent, one Accept, the timeouts."""
+    agora = make_agora(timeout_s=7.0)
+    route = agora.router.post(f"/dossiers/{ID_AGORA}/entree").respond(200, json={"statut": "ENTRE"})
+    async with agora.client:
+        await agora.client.entrer(id_agora=ID_AGORA, entree=ENTREE, request_id="rid-1")
+    request = route.calls.last.request
+    assert str(request.url).endswith(f"/dossiers/{ID_AGORA}/entree")
+    assert request.headers["User-Agent"] == "agora-bridge"
+    assert request.headers.get_list("Accept") == ["application/json, application/problem+json"]
+    assert request.headers["X-Request-Id"] == "rid-1"
+    assert request.extensions["timeout"] == httpx.Timeout(7.0).as_dict()
+
+
 async def test_rectification_patches_only_the_fields_given() -> None:
     agora = make_agora()
     route = agora.router.patch(f"/dossiers/{ID_AGORA}").respond(200, json=dossier_json())

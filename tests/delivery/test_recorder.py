@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agora_bridge.delivery.claims import claim_due
-from agora_bridge.delivery.recorder import Attempt, Record, Recorder, Written
+from agora_bridge.delivery.recorder import Attempt, IfCurrent, Record, Recorder, Written
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import read_chain, verify_ledger
 from agora_bridge.storage.ingest import ingest_parsed
@@ -183,3 +183,30 @@ async def test_a_group_whose_commit_may_have_applied_is_not_written_again(
     ]
     # Whether it applied is unknown: each pass fails, its claim lapses and is read back.
     assert all(isinstance(result, Exception) for result in results), results
+
+
+async def test_a_terminal_value_applies_only_at_the_generation_it_was_planned_from(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """`IfCurrent`: the value while the item is at that generation, `otherwise` after a newer
+    snapshot; both records go through the same prepared statement."""
+    items = [(n, snapshot("VALIDE", id_dossier=f"PDL-{n}")) for n in (1, 2)]
+    await ingest_parsed(session_maker, items, ingestion())
+    now = datetime.now(UTC)
+    async with session_maker() as session, session.begin():
+        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=2)
+    planned = {"PDL-1": 1, "PDL-2": 0}  # PDL-2 was planned from an older generation
+    async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
+        for claim in claims:
+            values = {
+                "etat": IfCurrent("A_JOUR", planned[claim.id_dossier], "A_FAIRE"),
+                "motif_retenue": IfCurrent("X", planned[claim.id_dossier]),
+                "lease_owner": None,
+            }
+            assert await recorder.commit(Record(claim.id_dossier, claim.token, values)) == 1
+    async with session_maker() as session:
+        one, two = [await session.get(Livraison, key) for key in ("PDL-1", "PDL-2")]
+        assert one is not None
+        assert two is not None
+        assert (one.etat, one.motif_retenue, one.lease_owner) == ("A_JOUR", "X", None)
+        assert (two.etat, two.motif_retenue, two.lease_owner) == ("A_FAIRE", None, None)
