@@ -262,16 +262,36 @@ class AgoraClient:
             raise _unreadable(call, response, exc) from None
 
     async def _request(self, call: _Call) -> httpx.Response:
-        fields = {"method": call.method, "route": call.route, "request_id": call.request_id}
-        retrying = self._policy.retrying(
-            blind=call.blind_retry, sleep=self._sleep, log_fields=fields
-        )
         try:
-            response: httpx.Response = await retrying(self._attempt, call)
+            return await self._attempt(call)
+        except AgoraTransientError as exc:
+            if self._policy.attempts <= 1:
+                raise
+            first = exc
+        try:
+            return await self._retried(call, first)
         except AgoraTransientError as exc:
             # The last attempt may be a clean refusal while an earlier one was applied.
             exc.ambiguous = exc.ambiguous or call.ambiguous_seen
             raise
+
+    async def _retried(self, call: _Call, first: AgoraTransientError) -> httpx.Response:
+        """The retry loop, entered only once the first attempt failed (most calls succeed:
+        building tenacity's loop for each cost more than its use). Its first turn replays
+        that failure instead of sending again, so the loop decides exactly as if it had made
+        the attempt: retry or not, the delay, the budget."""
+        fields = {"method": call.method, "route": call.route, "request_id": call.request_id}
+        retrying = self._policy.retrying(
+            blind=call.blind_retry, sleep=self._sleep, log_fields=fields
+        )
+        pending: list[AgoraTransientError] = [first]
+
+        async def attempt(call: _Call) -> httpx.Response:
+            if pending:
+                raise pending.pop()
+            return await self._attempt(call)
+
+        response: httpx.Response = await retrying(attempt, call)
         return response
 
     async def _attempt(self, call: _Call) -> httpx.Response:
