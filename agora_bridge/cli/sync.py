@@ -67,7 +67,11 @@ def sync(
 
 
 async def _sync(settings: Settings, *, once: bool) -> int:
-    database = db.make_engine(settings.database_url)
+    # No ping each time a connection leaves the pool: a group commit's transaction and a
+    # pass's load are a few statements, and the ping was one more round trip for each. After
+    # a restart of PostgreSQL the first statement fails instead: a group is retried record by
+    # record, a failed load's claim lapses, a failed tick is tried again.
+    database = db.make_engine(settings.database_url, pre_ping=False)
     try:
         await db.assert_at_head(database)
         async with AgoraClient(settings.agora_access()) as client:

@@ -167,10 +167,17 @@ class Recorder:
                 pending.done.set_result(written)
 
     async def _write(self, records: list[Record]) -> list[Written | None]:
+        # Encoded before the transaction: it holds row locks (on SQLite, the write lock).
+        now = self._clock()
+        states = {
+            record.id_dossier: acknowledged.row(record.acquittement, self._crypto, now=now)
+            for record in records
+            if record.acquittement is not None
+        }
         committing = False
         try:
             async with self._write_lock, self._sessions() as session:
-                results = await self._statements(session, records)
+                results = await _statements(session, records, states)
                 committing = True
                 await session.commit()
         except Exception as error:
@@ -179,36 +186,34 @@ class Recorder:
             raise
         return results
 
-    async def _statements(
-        self, session: AsyncSession, records: list[Record]
-    ) -> list[Written | None]:
-        """The group's writes, in the session's transaction (the caller commits)."""
-        # One row-lock order for every writer; the ledger's lock comes last.
-        order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
-        results: list[Written | None] = [None] * len(records)
-        for index in order:
-            results[index] = await _apply(session, records[index])
-        states: dict[str, dict[str, Any]] = {}
-        entries: list[Entry] = []
-        events: list[Event] = []
-        now = self._clock()
-        for record, written in zip(records, results, strict=True):
-            if written is None:
-                continue
-            if record.acquittement is not None:
-                states[record.id_dossier] = acknowledged.row(
-                    record.acquittement, self._crypto, now=now
-                )
-            entries.extend(record.entries)
-            events.extend(record.retours)
-            if written.attempted and record.attempt is not None:
-                entries.append(record.attempt.entry)
-        rows = [{"id_dossier": key, **values} for key, values in states.items()]
-        await acknowledged.store_all(session, rows)
-        if entries:  # a group of records without entries needs no read of the head
-            await append(session, entries)
-        await retours.record(session, events)  # after the ledger's lock: one INSERT
-        return results
+
+async def _statements(
+    session: AsyncSession, records: list[Record], states: dict[str, dict[str, Any]]
+) -> list[Written | None]:
+    """The group's writes, in the session's transaction (the caller commits); `states`, the
+    acknowledged states' rows by dossier."""
+    # One row-lock order for every writer; the ledger's lock comes last.
+    order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
+    results: list[Written | None] = [None] * len(records)
+    for index in order:
+        results[index] = await _apply(session, records[index])
+    rows: dict[str, dict[str, Any]] = {}
+    entries: list[Entry] = []
+    events: list[Event] = []
+    for record, written in zip(records, results, strict=True):
+        if written is None:
+            continue
+        if record.id_dossier in states:
+            rows[record.id_dossier] = {"id_dossier": record.id_dossier, **states[record.id_dossier]}
+        entries.extend(record.entries)
+        events.extend(record.retours)
+        if written.attempted and record.attempt is not None:
+            entries.append(record.attempt.entry)
+    await acknowledged.store_all(session, list(rows.values()))
+    if entries:  # a group of records without entries needs no read of the head
+        await append(session, entries)
+    await retours.record(session, events)  # after the ledger's lock: one INSERT
+    return results
 
 
 @dataclass(frozen=True, slots=True)

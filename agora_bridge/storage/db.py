@@ -63,8 +63,12 @@ def async_database_url(url: str) -> str:
     return f"{_ASYNC_SCHEMES[scheme]}://{rest}"
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """`hide_parameters` keeps personal data (NIR ciphertexts, names) out of SQL error messages."""
+def make_engine(url: str, *, pre_ping: bool = True) -> AsyncEngine:
+    """`hide_parameters` keeps personal data (NIR ciphertexts, names) out of SQL error messages.
+
+    `pre_ping=False` (PostgreSQL) saves a round trip each time a connection is taken from the
+    pool, for a caller that survives a failed statement anyway (`sync`): after a restart of
+    PostgreSQL its first statement fails instead, and the pool is renewed."""
     async_url = async_database_url(url)
     if async_url.startswith("sqlite"):
         engine = create_async_engine(async_url, hide_parameters=True)
@@ -75,7 +79,7 @@ def make_engine(url: str) -> AsyncEngine:
         hide_parameters=True,
         pool_size=10,
         max_overflow=10,
-        pool_pre_ping=True,  # survive a PostgreSQL restart without failing the next request
+        pool_pre_ping=pre_ping,  # survive a PostgreSQL restart without failing the next request
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "agora-bridge"}},
     )
