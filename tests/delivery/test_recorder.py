@@ -18,7 +18,8 @@ from agora_bridge.storage.ingest import ingest_parsed
 from agora_bridge.storage.models import Livraison
 from agora_bridge.storage.retours import Evenement, Event, read_after
 from tests.builders import snapshot
-from tests.delivery.harness import CRYPTO, ingestion
+from tests.delivery.checks import in_order
+from tests.delivery.harness import CRYPTO, delivery, historique, ingestion
 
 
 def entry(id_dossier: str) -> Entry:
@@ -210,3 +211,53 @@ async def test_a_terminal_value_applies_only_at_the_generation_it_was_planned_fr
         assert two is not None
         assert (one.etat, one.motif_retenue, one.lease_owner) == ("A_JOUR", "X", None)
         assert (two.etat, two.motif_retenue, two.lease_owner) == ("A_FAIRE", None, None)
+
+
+class GroupCommitLost:
+    """The next `count` group commits of the recorder (a transaction that ran its fenced
+    `UPDATE livraison … RETURNING`) apply, then lose their answer."""
+
+    def __init__(self, engine: AsyncEngine, count: int) -> None:
+        self.left = count
+        event.listen(engine.sync_engine, "before_cursor_execute", self._on_statement)
+        event.listen(engine.sync_engine, "commit", self._on_commit)
+
+    def _on_statement(
+        self, connection: Connection, _cursor: object, statement: str, *_: object
+    ) -> None:
+        if statement.startswith("UPDATE livraison SET") and "RETURNING" in statement:
+            connection.info["group_commit"] = True
+
+    def _on_commit(self, connection: Connection) -> None:
+        if not connection.info.pop("group_commit", False) or self.left == 0:
+            return
+        self.left -= 1
+        connection.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+        raise ConnectionResetError("connection lost during COMMIT")
+
+
+async def test_passes_whose_commit_was_lost_end_without_sending_and_are_read_back(
+    database_url: str,
+) -> None:
+    """End to end: three group commits lose their answer during delivery; those passes stop
+    (nothing sent on an attempt whose commit is unknown), their claims lapse, the next passes
+    read AGORA back. Every dossier is on AGORA once, in order, and no ledger entry is doubled."""
+    async with delivery(database_url, lease_s=0.3) as bridge:
+        keys = [f"PDL-{n}" for n in range(6)]
+        await bridge.ingest(*(snapshot("SOLDE", id_dossier=key) for key in keys))
+        lost = GroupCommitLost(bridge.database, count=3)
+        await bridge.drain(timeout_s=60)
+        assert lost.left == 0
+        agora = await bridge.on_agora()
+        assert sorted(agora) == keys
+        for key in keys:
+            assert in_order(historique(agora[key])), historique(agora[key])
+        stats = await bridge.stats()
+        assert stats["creations_refusees_existant"] == 0
+        assert stats["transitions_deja_appliquees"] == 0
+        async with bridge.sessions() as session:
+            links = [link async for link in read_chain(session)]
+            assert (await verify_ledger(session)).intact
+    facts = [(link.entry.kind, link.entry.request_id, link.entry.code) for link in links]
+    with_ids = [fact for fact in facts if fact[1] is not None]
+    assert len(with_ids) == len(set(with_ids))  # no attempt nor outcome written twice
