@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.sync [--dossiers 5000] [--rate 200] [--seconds 30]
                                    [--floor-seconds 10] [--backend sqlite postgresql]
+                                   [--workers 2]
 
 The AGORA mock runs in its own process, no faults. First the floor (`bench/floor.py`: a bare
 httpx client, concurrency 4), and the same walk with aiohttp, the transport the bridge's client
@@ -11,9 +12,11 @@ uses since (`agora/transport.py`): the table gives the ratio to each. Then, for 
 1. throughput: `--dossiers` synthetic dossiers with their four versions each (VALIDE, ENTRE,
    SORTI, SOLDE: 20,000 snapshots by default) go through `POST /region/v1/dossiers`, the app
    in this process, 1,000 a request, every first version, then every second...; then
-   `agora-bridge sync` starts in its own process and runs flat out until nothing is pending.
-   AGORA calls are counted by the mock (`/__mock__/stats`, every `/agora/v2` call but the
-   token), from the first call seen to the last item closed; CPU of each process from /proc.
+   `agora-bridge sync` starts in its own process and runs flat out until nothing is pending
+   (on PostgreSQL `sync --workers N`: N engines in as many processes, `--workers`, 2 by
+   default; SQLite's single writer keeps one). AGORA calls are counted by the mock
+   (`/__mock__/stats`, every `/agora/v2` call but the token), from the first call seen to the
+   last item closed; CPU of each process from /proc (`sync`'s: all its processes).
 2. latency: while that `sync` keeps running, new dossiers' versions are fed at `--rate`
    snapshots/s (a request every 0.1 s) for `--seconds`; a snapshot is acknowledged when its
    work item (`livraison`) is closed (`A_JOUR`, or parked or held) at its generation or a
@@ -98,14 +101,21 @@ def sync_environment(url: str, mock_url: str) -> dict[str, str]:
     return os.environ | {f"AGORA_BRIDGE_{name}": value for name, value in settings.items()}
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of `pid` and of its living children (`sync --workers` runs one engine in each)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+
+
 @contextmanager
 def sync_process(
-    url: str, mock_url: str, log: Path, profile: Path | None = None
+    url: str, mock_url: str, log: Path, profile: Path | None = None, workers: int = 1
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`agora-bridge sync` in its own process, stopped by SIGTERM (it finishes its passes);
-    under cProfile when `profile` names the file for its statistics."""
+    """`agora-bridge sync [--workers N]` in its own process, stopped by SIGTERM (it finishes
+    its passes); under cProfile when `profile` names the file for its statistics (with one
+    worker: the engines of several run in child processes)."""
     profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
-    command = [sys.executable, *profiler, "-m", "agora_bridge", "sync"]
+    command = [sys.executable, *profiler, "-m", "agora_bridge", "sync", "--workers", str(workers)]
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own CLI
             command, env=sync_environment(url, mock_url), stdout=output, stderr=output
@@ -173,7 +183,7 @@ async def until_delivered(run: Run) -> tuple[int, float, float, float]:
     while (first := await agora_calls(run.control)) == 0:
         await asyncio.sleep(0.02)
     started = time.perf_counter()
-    sync_cpu, mock_cpu = cpu_seconds(run.sync_pid), cpu_seconds(run.mock.pid)
+    sync_cpu, mock_cpu = tree_cpu_seconds(run.sync_pid), cpu_seconds(run.mock.pid)
     while await pending(run.sessions):
         await asyncio.sleep(0.05)
     seconds = time.perf_counter() - started
@@ -181,7 +191,7 @@ async def until_delivered(run: Run) -> tuple[int, float, float, float]:
     return (
         calls,
         seconds,
-        cpu_seconds(run.sync_pid) - sync_cpu,
+        tree_cpu_seconds(run.sync_pid) - sync_cpu,
         cpu_seconds(run.mock.pid) - mock_cpu,
     )
 
@@ -274,8 +284,9 @@ async def bench_database(
     async with ingest_client(url) as ingest, httpx.AsyncClient(base_url=mock.url) as control:
         (await control.post("/__mock__/reset")).raise_for_status()
         ingest_s = await ingest_all(ingest, lines, min(1000, arguments.dossiers))
+        workers = arguments.workers if url.startswith("postgresql") else 1
         try:
-            with sync_process(url, mock.url, log, arguments.profile) as process:
+            with sync_process(url, mock.url, log, arguments.profile, workers) as process:
                 run = Run(mock, control, db.make_sessionmaker(database), process.pid)
                 calls, seconds, sync_cpu, mock_cpu = await until_delivered(run)
                 throughput = Throughput(len(lines), ingest_s, calls, seconds, sync_cpu, mock_cpu)
@@ -336,7 +347,9 @@ async def main(arguments: argparse.Namespace) -> None:
                 async with database_url(backend, Path(directory)) as url:
                     log = Path(directory) / f"sync-{backend}.log"
                     throughput, latency = await bench_database(url, mock, arguments, log)
-                print(row(backend, floors, throughput, latency), flush=True)
+                processes = arguments.workers if backend == "postgresql" else 1
+                label = f"{backend}, {processes} sync process{'es' if processes > 1 else ''}"
+                print(row(label, floors, throughput, latency), flush=True)
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -348,6 +361,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="latency run")
     parser.add_argument("--floor-seconds", type=float, default=10.0)
     parser.add_argument("--profile", type=Path, help="run sync under cProfile, stats to this file")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="sync processes on PostgreSQL (SQLite: one)"
+    )
     parser.add_argument(
         "--backend", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"]
     )

@@ -44,10 +44,16 @@ def operator_errors(command: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
-def run_database_command(main: Coroutine[Any, Any, T]) -> T:
-    """Run a command's async body; a database failure becomes an operator error."""
+def run_database_command(
+    main: Coroutine[Any, Any, T],
+    *,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
+    """Run a command's async body (on a loop from `loop_factory`: uvloop's for `sync`); a
+    database failure becomes an operator error."""
     try:
-        return asyncio.run(main)
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main)
     except (SQLAlchemyError, OSError) as error:
         raise DatabaseUnavailableError(f"the database failed: {_reason(error)}") from error
 

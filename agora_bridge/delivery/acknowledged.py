@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,15 +111,23 @@ async def store_all(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     (executemany), in the order of their keys: one row-lock order for every writer."""
     if not rows:
         return
-    table = cast(Table, EtatAgora.__table__)
-    insert = (
-        postgresql.insert(table)
-        if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(table)
-    )
-    replaced = {name: insert.excluded[name] for name in rows[0] if name != "id_dossier"}
-    statement = insert.on_conflict_do_update(index_elements=["id_dossier"], set_=replaced)
+    dialect = session.get_bind().dialect.name
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        statement = _UPSERTS[dialect] = _upsert(dialect)
     await session.execute(statement, sorted(rows, key=lambda row: str(row["id_dossier"])))
+
+
+# Built once per dialect: the recorder runs it for most of its groups.
+_UPSERTS: dict[str, Insert] = {}
+_STORED = ("id_agora", "acquitte", "titulaire_index", "acquitte_at")  # `row()`'s columns
+
+
+def _upsert(dialect: str) -> Insert:
+    table = cast(Table, EtatAgora.__table__)
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    replaced = {name: insert.excluded[name] for name in _STORED}
+    return insert.on_conflict_do_update(index_elements=["id_dossier"], set_=replaced)
 
 
 async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Context | None:

@@ -17,14 +17,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from sqlalchemy import case
-
 from agora_bridge.agora.errors import AgoraError, AgoraPermanentError, retry_delay
 from agora_bridge.delivery import reported
 from agora_bridge.delivery.acknowledged import Acquittement, Context
 from agora_bridge.delivery.claims import Claim
 from agora_bridge.delivery.outcomes import Issue, issue_of, parked_message
-from agora_bridge.delivery.recorder import Attempt, Record, Recorder, Written
+from agora_bridge.delivery.recorder import Attempt, IfCurrent, Record, Recorder, Written
 from agora_bridge.delivery.stats import DeliveryStats
 from agora_bridge.ledger.chain import Entry, Kind
 from agora_bridge.logs import get_logger
@@ -182,12 +180,12 @@ class ClaimedItem:
     async def park(self, error: AgoraPermanentError, *, name: str, entry: Entry) -> None:
         """A business rejection: AGORA's code and message, visible until a newer snapshot or
         `replay` reopens the item."""
-        same = Livraison.generation == self._ctx.generation
+        planned = self._ctx.generation
         await self.finish(
             PARQUE,
-            code=case((same, error.code or str(error.status)), else_=None),
-            message=case((same, parked_message(error)), else_=None),
-            parked_at=case((same, self._clock()), else_=None),
+            code=IfCurrent(error.code or str(error.status), planned),
+            message=IfCurrent(parked_message(error), planned),
+            parked_at=IfCurrent(self._clock(), planned),
             last_outcome=f"{name}:{Issue.PARQUE.value}",
             entries=[entry],
             # AGORA refused, whatever snapshot came meanwhile: the return flow says so.
@@ -197,11 +195,10 @@ class ClaimedItem:
     async def hold(self, reason: str, *, report: bool = True) -> None:
         """`report`: False for a hold the return flow reported already (ingest reports a
         snapshot held at classification)."""
-        same = Livraison.generation == self._ctx.generation
         events = [reported.held(self._ctx, reason, now=self._clock())] if report else []
         await self.finish(
             RETENU,
-            motif_retenue=case((same, reason), else_=None),
+            motif_retenue=IfCurrent(reason, self._ctx.generation),
             entries=[self.entry("dossier.hold", None, code=reason)],
             retours=events,
         )
@@ -215,10 +212,9 @@ class ClaimedItem:
         **values: Any,
     ) -> None:
         """A terminal state, only if no newer snapshot arrived meanwhile (else due again)."""
-        same = Livraison.generation == self._ctx.generation
         if etat == A_JOUR:
             values |= {"attempts": 0, "verifier": False}
-        values |= {"etat": case((same, etat), else_=A_FAIRE)}
+        values |= {"etat": IfCurrent(etat, self._ctx.generation, A_FAIRE)}
         await self.release(timedelta(), extra=values, entries=entries or [], retours=retours)
 
     async def release(

@@ -7,7 +7,11 @@ token (and, for an attempt, on a lease that still has time left), the group's ac
 states in one statement, then one ledger append for the group and one insert of its
 return-flow events (`storage/retours.py`). A record whose fence fails is dropped alone (its
 `generation` comes back None) and neither its entries nor its events are written. A group the
-database refuses is retried record by record, so one bad record never fails the others.
+database refuses before its COMMIT is retried record by record, so one bad record never fails
+the others. A group whose COMMIT failed is not retried: it may have been applied (the answer
+to COMMIT lost with the connection), and its records, fenced on claims they keep, would pass
+their fences again and append their entries and events twice. Its waiters get the error
+instead; their passes end and their claims lapse, to be read back (`CommitUnknown`).
 
 An outcome and the next call's attempt travel in one record (one statement, one commit a
 call): the attempt's part then applies only while the item is still at the generation the
@@ -24,7 +28,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, case, literal, update
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    literal,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -42,6 +56,10 @@ log = get_logger(__name__)
 _ITEMS = cast(Table, Livraison.__table__)
 # A group holds at most this many records: a transaction stays short.
 _MAX_GROUP = 256
+
+
+class CommitUnknown(Exception):
+    """The group's COMMIT failed: whether it applied is unknown, so it is never retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +147,11 @@ class Recorder:
     async def _commit_group(self, group: list[_Pending]) -> None:
         try:
             results = await self._write([pending.record for pending in group])
+        except CommitUnknown as error:
+            log.error("delivery.group.commit_unknown", records=len(group), cause=error.args[0])
+            for pending in group:
+                pending.done.set_exception(error)
+            return
         except Exception as error:  # whatever it is, no worker may wait forever
             if not isinstance(error, SQLAlchemyError):
                 log.exception("delivery.group.failed", records=len(group))
@@ -144,50 +167,78 @@ class Recorder:
                 pending.done.set_result(written)
 
     async def _write(self, records: list[Record]) -> list[Written | None]:
-        async with self._write_lock, self._sessions() as session, session.begin():
-            # One row-lock order for every writer; the ledger's lock comes last.
-            order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
-            results: list[Written | None] = [None] * len(records)
-            for index in order:
-                results[index] = await _apply(session, records[index])
-            states: dict[str, dict[str, Any]] = {}
-            entries: list[Entry] = []
-            events: list[Event] = []
-            now = self._clock()
-            for record, written in zip(records, results, strict=True):
-                if written is None:
-                    continue
-                if record.acquittement is not None:
-                    states[record.id_dossier] = acknowledged.row(
-                        record.acquittement, self._crypto, now=now
-                    )
-                entries.extend(record.entries)
-                events.extend(record.retours)
-                if written.attempted and record.attempt is not None:
-                    entries.append(record.attempt.entry)
-            rows = [{"id_dossier": key, **values} for key, values in states.items()]
-            await acknowledged.store_all(session, rows)
-            if entries:  # a group of records without entries needs no read of the head
-                await append(session, entries)
-            await retours.record(session, events)  # after the ledger's lock: one INSERT
-            return results
+        # Encoded before the transaction: it holds row locks (on SQLite, the write lock).
+        now = self._clock()
+        states = {
+            record.id_dossier: acknowledged.row(record.acquittement, self._crypto, now=now)
+            for record in records
+            if record.acquittement is not None
+        }
+        committing = False
+        try:
+            async with self._write_lock, self._sessions() as session:
+                results = await _statements(session, records, states)
+                committing = True
+                await session.commit()
+        except Exception as error:
+            if committing:  # COMMIT failed, or closing after it: applied or not, unknown
+                raise CommitUnknown(type(error).__name__) from error
+            raise
+        return results
+
+
+async def _statements(
+    session: AsyncSession, records: list[Record], states: dict[str, dict[str, Any]]
+) -> list[Written | None]:
+    """The group's writes, in the session's transaction (the caller commits); `states`, the
+    acknowledged states' rows by dossier."""
+    # One row-lock order for every writer; the ledger's lock comes last.
+    order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
+    results: list[Written | None] = [None] * len(records)
+    for index in order:
+        results[index] = await _apply(session, records[index])
+    rows: dict[str, dict[str, Any]] = {}
+    entries: list[Entry] = []
+    events: list[Event] = []
+    for record, written in zip(records, results, strict=True):
+        if written is None:
+            continue
+        if record.id_dossier in states:
+            rows[record.id_dossier] = {"id_dossier": record.id_dossier, **states[record.id_dossier]}
+        entries.extend(record.entries)
+        events.extend(record.retours)
+        if written.attempted and record.attempt is not None:
+            entries.append(record.attempt.entry)
+    await acknowledged.store_all(session, list(rows.values()))
+    if entries:  # a group of records without entries needs no read of the head
+        await append(session, entries)
+    await retours.record(session, events)  # after the ledger's lock: one INSERT
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class IfCurrent:
+    """A column's value while the item is still at `generation` (no newer snapshot came since
+    the pass planned), `otherwise` if not: a terminal state must not close newer work."""
+
+    value: Any
+    generation: int
+    otherwise: Any = None
+
+
+# The statement of each shape of record, built and compiled once (a record's values go as
+# bind parameters): building a statement per record was most of the recorder's CPU.
+_Shape = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool]
+_STATEMENTS: dict[_Shape, Update] = {}
 
 
 async def _apply(session: AsyncSession, record: Record) -> Written | None:
-    fence = [_ITEMS.c.id_dossier == record.id_dossier, _ITEMS.c.lease_owner == record.token]
-    if record.lease_valid_at is not None:
-        fence.append(_ITEMS.c.lease_until > record.lease_valid_at)
     values = record.values
-    if record.attempt is not None:
-        values = values | _conditional(record.attempt, values)
-    # Core, not the ORM: nothing here needs the unit of work, and this runs once a call.
-    statement = (
-        update(_ITEMS)
-        .where(*fence)
-        .values(values)
-        .returning(_ITEMS.c.generation, _ITEMS.c.lease_until)
-    )
-    row = (await session.execute(statement)).one_or_none()
+    if any(isinstance(value, ClauseElement) for value in values.values()):
+        statement, params = _built(record), None  # an expression (attempts + 1): rare
+    else:
+        statement, params = _prepared(record)
+    row = (await session.execute(statement, params)).one_or_none()
     if row is None:
         return None
     generation, lease_until = row
@@ -201,6 +252,82 @@ async def _apply(session: AsyncSession, record: Record) -> Written | None:
         and lease_until > attempt.valid_at
     )
     return Written(generation, attempted)
+
+
+def _prepared(record: Record) -> tuple[Update, dict[str, Any]]:
+    """The record's cached statement and its parameters."""
+    plain = tuple(k for k, v in record.values.items() if not isinstance(v, IfCurrent))
+    current = tuple(k for k, v in record.values.items() if isinstance(v, IfCurrent))
+    attempted = tuple(record.attempt.values) if record.attempt is not None else ()
+    shape = (plain, current, attempted, record.lease_valid_at is not None)
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        statement = _STATEMENTS[shape] = _statement(*shape)
+    params: dict[str, Any] = {"f_id": record.id_dossier, "f_token": record.token}
+    if record.lease_valid_at is not None:
+        params["f_valid"] = record.lease_valid_at
+    for key in plain:
+        params[f"v_{key}"] = record.values[key]
+    for key in current:
+        value = record.values[key]
+        params |= {f"v_{key}": value.value, f"g_{key}": value.generation}
+        params[f"o_{key}"] = value.otherwise
+    if record.attempt is not None:
+        params |= {"a_gen": record.attempt.generation, "a_valid": record.attempt.valid_at}
+        params |= {f"a_{key}": value for key, value in record.attempt.values.items()}
+    return statement, params
+
+
+def _statement(
+    plain: tuple[str, ...], current: tuple[str, ...], attempted: tuple[str, ...], leased: bool
+) -> Update:
+    """UPDATE … SET … WHERE (the claim's fence) RETURNING generation, lease_until; every
+    value a bind parameter named after its column (v_, o_, g_, a_: plain, otherwise,
+    generation, attempt)."""
+    c = _ITEMS.c
+    fence = [c.id_dossier == bindparam("f_id"), c.lease_owner == bindparam("f_token")]
+    if leased:
+        fence.append(c.lease_until > bindparam("f_valid", type_=c.lease_until.type))
+    values: dict[str, ColumnElement[Any]] = {
+        key: bindparam(f"v_{key}", type_=c[key].type) for key in plain
+    }
+    for key in current:
+        same = c.generation == bindparam(f"g_{key}", type_=c.generation.type)
+        chosen = bindparam(f"v_{key}", type_=c[key].type)
+        values[key] = case((same, chosen), else_=bindparam(f"o_{key}", type_=c[key].type))
+    if attempted:
+        # Each of the attempt's columns set only if its condition holds (SET reads the old row).
+        holds = and_(
+            c.generation == bindparam("a_gen", type_=c.generation.type),
+            c.lease_until > bindparam("a_valid", type_=c.lease_until.type),
+        )
+        for key in attempted:
+            chosen = bindparam(f"a_{key}", type_=c[key].type)
+            values[key] = case((holds, chosen), else_=values.get(key, c[key]))
+    return update(_ITEMS).where(*fence).values(values).returning(c.generation, c.lease_until)
+
+
+def _built(record: Record) -> Update:
+    """A record whose values hold SQL expressions: its statement built for it alone."""
+    fence = [_ITEMS.c.id_dossier == record.id_dossier, _ITEMS.c.lease_owner == record.token]
+    if record.lease_valid_at is not None:
+        fence.append(_ITEMS.c.lease_until > record.lease_valid_at)
+    values = {key: _expression(value) for key, value in record.values.items()}
+    if record.attempt is not None:
+        values |= _conditional(record.attempt, values)
+    return (
+        update(_ITEMS)
+        .where(*fence)
+        .values(values)
+        .returning(_ITEMS.c.generation, _ITEMS.c.lease_until)
+    )
+
+
+def _expression(value: Any) -> Any:
+    if not isinstance(value, IfCurrent):
+        return value
+    same = _ITEMS.c.generation == value.generation
+    return case((same, value.value), else_=value.otherwise)
 
 
 def _conditional(attempt: Attempt, values: dict[str, Any]) -> dict[str, ColumnElement[Any]]:

@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Select, Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.ledger.store import serialise
@@ -139,8 +139,13 @@ async def _last_events(
 ) -> dict[str, tuple[str, str | None, int | None]]:
     """Each dossier's event about its newest version (the last of them), its code and that
     version: a late success of an older version does not hide a hold of a newer one. Read
-    under the lock, so no writer adds one meanwhile. Core and four columns: the recorder runs
-    this for most of its groups."""
+    under the lock, so no writer adds one meanwhile. Core and four columns, built once: the
+    recorder runs this for most of its groups."""
+    rows = await session.execute(_LAST_EVENTS, {"ids": sorted(ids)})
+    return {id_dossier: (evenement, code, version) for id_dossier, evenement, code, version in rows}
+
+
+def _last_events_statement() -> Select[str, str, str | None, int | None]:
     table, earlier = _TABLE.c, _TABLE.alias("earlier").c
     # Correlated: each dossier's few events through the (id_dossier, id) index; an
     # uncorrelated `id IN (SELECT … GROUP BY)` made PostgreSQL scan the whole table.
@@ -151,11 +156,12 @@ async def _last_events(
         .limit(1)
         .scalar_subquery()
     )
-    statement = select(table.id_dossier, table.evenement, table.code, table.version).where(
-        table.id_dossier.in_(sorted(ids)), table.id == newest
+    return select(table.id_dossier, table.evenement, table.code, table.version).where(
+        table.id_dossier.in_(bindparam("ids", expanding=True)), table.id == newest
     )
-    rows = await session.execute(statement)
-    return {id_dossier: (evenement, code, version) for id_dossier, evenement, code, version in rows}
+
+
+_LAST_EVENTS = _last_events_statement()
 
 
 async def read_after(session: AsyncSession, position: int, limit: int) -> list[Stored]:

@@ -18,6 +18,7 @@ from agora_bridge.agora.errors import (
     DossierExistant,
     TransitionDejaAppliquee,
 )
+from agora_bridge.agora.retry import RetryPolicy
 from agora_bridge.agora.schemas import (
     Annulation,
     Entree,
@@ -136,6 +137,35 @@ async def test_transitions(step: str, method: str, body: BaseModel, statut: str)
     assert answer == TransitionAppliquee(statut=Statut(statut))
     assert "Idempotency-Key" not in route.calls.last.request.headers
     assert route.calls.last.request.content == body.model_dump_json().encode()
+
+
+async def test_a_call_carries_the_client_defaults_and_timeouts_without_its_send_path() -> None:
+    """The call goes straight to the transport (`_Exchange`), yet as `AsyncClient.send` would
+    have sent it: the base URL, the client's User-Agent, one Accept, the timeouts."""
+    agora = make_agora(timeout_s=7.0)
+    route = agora.router.post(f"/dossiers/{ID_AGORA}/entree").respond(200, json={"statut": "ENTRE"})
+    async with agora.client:
+        await agora.client.entrer(id_agora=ID_AGORA, entree=ENTREE, request_id="rid-1")
+    request = route.calls.last.request
+    assert str(request.url).endswith(f"/dossiers/{ID_AGORA}/entree")
+    assert request.headers["User-Agent"] == "agora-bridge"
+    assert request.headers.get_list("Accept") == ["application/json, application/problem+json"]
+    assert request.headers["X-Request-Id"] == "rid-1"
+    assert request.extensions["timeout"] == httpx.Timeout(7.0).as_dict()
+
+
+async def test_a_call_that_succeeds_at_once_builds_no_retry_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_loop(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the retry loop was built for a call that succeeded")
+
+    monkeypatch.setattr(RetryPolicy, "retrying", no_loop)
+    agora = make_agora()
+    agora.router.post(f"/dossiers/{ID_AGORA}/entree").respond(200, json={"statut": "ENTRE"})
+    async with agora.client:
+        answer = await agora.client.entrer(id_agora=ID_AGORA, entree=ENTREE)
+    assert answer == TransitionAppliquee(statut=Statut("ENTRE"))
 
 
 async def test_rectification_patches_only_the_fields_given() -> None:

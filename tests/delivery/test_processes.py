@@ -138,3 +138,26 @@ async def test_two_engines_on_one_postgresql_database_send_nothing_twice() -> No
                 json.loads(line) for line in (stdout + stderr).splitlines() if line.startswith(b"{")
             ]
             assert any(r["event"].startswith("agora.request") for r in records)
+
+
+async def test_sync_workers_run_engines_in_processes_and_send_nothing_twice() -> None:
+    """`sync --workers 3 --once` on PostgreSQL: three engines, each dossier delivered once."""
+    rng = random.Random(29)
+    histories = [history(rng, n) for n in range(60)]
+    async with throwaway_pg_database() as url, delivery(url) as bridge:
+        await ingest_concurrently(bridge, deliveries(rng, histories, stale=30))
+        env = environment(url, bridge.mock.url)
+        done = await run(env, "sync", "--once", "--workers", "3")
+        assert done.status == 0, done.stderr
+        passes = int(done.stdout.split(":")[1].split()[0])
+        assert done.stdout.strip() == f"sync done: {passes} dossier passes in 3 processes"
+        assert passes >= len(histories)  # the children's totals, summed
+        assert await bridge.pending() == 0
+        await assert_end_state(bridge, histories)
+
+
+async def test_sync_workers_are_refused_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'one-writer.db'}"
+    done = await run(environment(url, "http://127.0.0.1:9"), "sync", "--workers", "2")
+    assert done.status == 2
+    assert "--workers needs PostgreSQL" in done.stderr

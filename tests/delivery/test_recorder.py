@@ -6,16 +6,20 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agora_bridge.delivery.claims import claim_due
-from agora_bridge.delivery.recorder import Attempt, Record, Recorder, Written
+from agora_bridge.delivery.recorder import Attempt, IfCurrent, Record, Recorder, Written
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import read_chain, verify_ledger
 from agora_bridge.storage.ingest import ingest_parsed
 from agora_bridge.storage.models import Livraison
+from agora_bridge.storage.retours import Evenement, Event, read_after
 from tests.builders import snapshot
-from tests.delivery.harness import CRYPTO, ingestion
+from tests.delivery.checks import in_order
+from tests.delivery.harness import CRYPTO, delivery, historique, ingestion
 
 
 def entry(id_dossier: str) -> Entry:
@@ -117,3 +121,143 @@ async def test_an_attempt_after_its_lease_lapsed_is_not_recorded(
     assert item.last_outcome == "SUCCES"
     assert item.last_attempt_at is None
     assert kinds == ["agora.outcome"]
+
+
+class CommitLostAfterApplying:
+    """Once armed, a COMMIT that the database applies but whose answer never comes back (the
+    connection drops during COMMIT): the driver's commit runs, then the error is raised."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.armed = False
+        self.fired = 0
+        event.listen(engine.sync_engine, "commit", self._on_commit)
+
+    def _on_commit(self, connection: Connection) -> None:
+        if not self.armed:
+            return
+        self.armed = False
+        self.fired += 1
+        connection.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+        raise ConnectionResetError("connection lost during COMMIT")
+
+
+async def test_a_group_whose_commit_may_have_applied_is_not_written_again(
+    migrated_engine: AsyncEngine, session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The group committed but the answer was lost: retrying its records one by one (their
+    fences still hold: each keeps its claim) would append their ledger entries and return-flow
+    events a second time. The waiters get the failure instead; each entry exists once."""
+    items = [(n, snapshot("VALIDE", id_dossier=f"PDL-{n}")) for n in (1, 2)]
+    await ingest_parsed(session_maker, items, ingestion())
+    now = datetime.now(UTC)
+    async with session_maker() as session, session.begin():
+        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=2)
+    lost = CommitLostAfterApplying(migrated_engine)
+    records = [
+        Record(
+            claim.id_dossier,
+            claim.token,
+            {"last_outcome": "ATTEMPT"},  # the claim is kept: the fence holds on a retry
+            [entry(claim.id_dossier)],
+            retours=[Event(Evenement.RETENU, claim.id_dossier, 1, now, code="TEST")],
+        )
+        for claim in claims
+    ]
+    async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
+        lost.armed = True
+        results = await asyncio.gather(
+            *(recorder.write(record) for record in records), return_exceptions=True
+        )
+    assert lost.fired == 1
+    async with session_maker() as session:
+        attempts = [
+            str(link.entry.id_dossier)
+            async for link in read_chain(session)
+            if link.entry.kind == "agora.attempt"
+        ]
+        assert (await verify_ledger(session)).intact
+        events = await read_after(session, 0, 100)
+    assert sorted(attempts) == ["PDL-1", "PDL-2"]  # committed once, not twice
+    assert sorted(str(e.event.id_dossier) for e in events if e.event.code == "TEST") == [
+        "PDL-1",
+        "PDL-2",
+    ]
+    # Whether it applied is unknown: each pass fails, its claim lapses and is read back.
+    assert all(isinstance(result, Exception) for result in results), results
+
+
+async def test_a_terminal_value_applies_only_at_the_generation_it_was_planned_from(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """`IfCurrent`: the value while the item is at that generation, `otherwise` after a newer
+    snapshot; both records go through the same prepared statement."""
+    items = [(n, snapshot("VALIDE", id_dossier=f"PDL-{n}")) for n in (1, 2)]
+    await ingest_parsed(session_maker, items, ingestion())
+    now = datetime.now(UTC)
+    async with session_maker() as session, session.begin():
+        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=2)
+    planned = {"PDL-1": 1, "PDL-2": 0}  # PDL-2 was planned from an older generation
+    async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
+        for claim in claims:
+            values = {
+                "etat": IfCurrent("A_JOUR", planned[claim.id_dossier], "A_FAIRE"),
+                "motif_retenue": IfCurrent("X", planned[claim.id_dossier]),
+                "lease_owner": None,
+            }
+            assert await recorder.commit(Record(claim.id_dossier, claim.token, values)) == 1
+    async with session_maker() as session:
+        one, two = [await session.get(Livraison, key) for key in ("PDL-1", "PDL-2")]
+        assert one is not None
+        assert two is not None
+        assert (one.etat, one.motif_retenue, one.lease_owner) == ("A_JOUR", "X", None)
+        assert (two.etat, two.motif_retenue, two.lease_owner) == ("A_FAIRE", None, None)
+
+
+class GroupCommitLost:
+    """The next `count` group commits of the recorder (a transaction that ran its fenced
+    `UPDATE livraison … RETURNING`) apply, then lose their answer."""
+
+    def __init__(self, engine: AsyncEngine, count: int) -> None:
+        self.left = count
+        event.listen(engine.sync_engine, "before_cursor_execute", self._on_statement)
+        event.listen(engine.sync_engine, "commit", self._on_commit)
+
+    def _on_statement(
+        self, connection: Connection, _cursor: object, statement: str, *_: object
+    ) -> None:
+        if statement.startswith("UPDATE livraison SET") and "RETURNING" in statement:
+            connection.info["group_commit"] = True
+
+    def _on_commit(self, connection: Connection) -> None:
+        if not connection.info.pop("group_commit", False) or self.left == 0:
+            return
+        self.left -= 1
+        connection.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+        raise ConnectionResetError("connection lost during COMMIT")
+
+
+async def test_passes_whose_commit_was_lost_end_without_sending_and_are_read_back(
+    database_url: str,
+) -> None:
+    """End to end: three group commits lose their answer during delivery; those passes stop
+    (nothing sent on an attempt whose commit is unknown), their claims lapse, the next passes
+    read AGORA back. Every dossier is on AGORA once, in order, and no ledger entry is doubled."""
+    async with delivery(database_url, lease_s=0.3) as bridge:
+        keys = [f"PDL-{n}" for n in range(6)]
+        await bridge.ingest(*(snapshot("SOLDE", id_dossier=key) for key in keys))
+        lost = GroupCommitLost(bridge.database, count=3)
+        await bridge.drain(timeout_s=60)
+        assert lost.left == 0
+        agora = await bridge.on_agora()
+        assert sorted(agora) == keys
+        for key in keys:
+            assert in_order(historique(agora[key])), historique(agora[key])
+        stats = await bridge.stats()
+        assert stats["creations_refusees_existant"] == 0
+        assert stats["transitions_deja_appliquees"] == 0
+        async with bridge.sessions() as session:
+            links = [link async for link in read_chain(session)]
+            assert (await verify_ledger(session)).intact
+    facts = [(link.entry.kind, link.entry.request_id, link.entry.code) for link in links]
+    with_ids = [fact for fact in facts if fact[1] is not None]
+    assert len(with_ids) == len(set(with_ids))  # no attempt nor outcome written twice
