@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import os
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Annotated
 
@@ -35,6 +38,7 @@ LISTED_IDS = 50
 MAX_WORKERS = 16
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _DONE = re.compile(r"sync done: (\d+) dossier passes")
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @operator_errors
@@ -104,7 +108,12 @@ def _processes(settings: Settings, workers: int, *, once: bool) -> int:
         raise OperatorError("--workers needs PostgreSQL: SQLite has a single writer")
     command = [sys.executable, "-m", "agora_bridge", "sync", *(["--once"] if once else [])]
     children = [
-        subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: S603 - our own CLI
+        subprocess.Popen(  # noqa: S603 - our own CLI
+            # No thread runs yet in this process (no event loop): the fork is safe.
+            command,
+            stdout=subprocess.PIPE,
+            preexec_fn=_stop_with(os.getpid()),  # noqa: PLW1509
+        )
         for _ in range(workers)
     ]
 
@@ -123,6 +132,23 @@ def _processes(settings: Settings, workers: int, *, once: bool) -> int:
     if failed:
         raise OperatorError(f"{len(failed)} of {workers} sync processes failed (status {failed})")
     return sum(int(found.group(1)) for out in outputs if (found := _DONE.search(out)))
+
+
+def _stop_with(parent: int) -> Callable[[], None]:
+    """What a child runs between fork and exec so that a parent killed with SIGKILL, which
+    cannot pass anything on, still stops it: Linux sends it SIGTERM when the parent dies (a
+    supervisor restarting `sync --workers` would otherwise add engines to the orphans)."""
+
+    # Loaded before the fork: after it, the child only makes the system call.
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+    def arm() -> None:
+        if libc is not None:
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+
+    return arm
 
 
 def _stopped_by_signals() -> asyncio.Event:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 from pathlib import Path
 
 from sqlalchemy import text
@@ -161,3 +163,43 @@ async def test_sync_workers_are_refused_on_sqlite(tmp_path: Path) -> None:
     done = await run(environment(url, "http://127.0.0.1:9"), "sync", "--workers", "2")
     assert done.status == 2
     assert "--workers needs PostgreSQL" in done.stderr
+
+
+def children_of(parent: int) -> set[int]:
+    """The pids whose parent is `parent`, from /proc (CI is Linux)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == parent:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def test_sync_workers_stop_when_their_parent_is_killed() -> None:
+    """SIGKILL cannot be passed on: the children stop all the same (SIGTERM from the kernel),
+    rather than run on beside the engines a supervisor would start again."""
+    async with throwaway_pg_database() as url, delivery(url) as bridge:
+        parent = await start(environment(url, bridge.mock.url), "sync", "--workers", "2")
+        async with asyncio.timeout(30):
+            while len(children := children_of(parent.pid)) < 2:
+                await asyncio.sleep(0.1)
+        parent.kill()
+        try:
+            async with asyncio.timeout(30):
+                while any(alive(child) for child in children):
+                    await asyncio.sleep(0.1)
+        finally:  # else they would hold the parent's pipes and the database's drop for ever
+            for child in filter(alive, children):
+                os.kill(child, signal.SIGKILL)
+            await parent.wait()
