@@ -40,6 +40,7 @@ from sqlalchemy import (
     insert,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -450,40 +451,36 @@ async def listing(
         found = list(await connection.execute(statement.limit(limit), scope(caller)))
         return [vue_of(row, crypto) for row in found], found[0].high if found else 0
     high, below = page
-    unchanged = (
-        select(*_COLUMNS)
-        .where(*conditions, ORIENTATION.c.seq <= high, ORIENTATION.c.seq < below)
-        .order_by(ORIENTATION.c.seq.desc())
-        .limit(limit)
-    )
-    rows = [(row.seq, row) for row in await connection.execute(unchanged, scope(caller))]
-    rows += await _changed_since(connection, conditions, scope(caller), high, below)
-    rows.sort(key=lambda item: item[0], reverse=True)
-    vues = [Vue(row, row.etat, candidat_of(row, crypto), pos) for pos, row in rows[:limit]]
+    found = await connection.execute(_later_page(conditions, high, below, limit), scope(caller))
+    vues = [Vue(row, row.etat, candidat_of(row, crypto), row.position) for row in found]
     return vues, high
 
 
-async def _changed_since(
-    connection: AsyncConnection,
-    conditions: list[ColumnElement[bool]],
-    params: dict[str, Any],
-    high: int,
-    below: int,
-) -> list[tuple[int, Ligne]]:
-    """Orientations changed after the listing started, at their last change up to then
-    (none for one created since: it was not there). The state is the current one's: a
-    listing shows each orientation as it is, at the place it had."""
-    position = (
+def _later_page(
+    conditions: list[ColumnElement[bool]], high: int, below: int, limit: int
+) -> Select[Any]:
+    """A page after the first, in one statement (one snapshot: an orientation that changes
+    while it runs is read either unchanged or changed, never both): those unchanged since the
+    high water at their change, those changed since at their last change up to it (none for
+    one created since: it was not there), below the page's position. The state is the
+    current one's: a listing shows each orientation as it is, at the place it had."""
+    seq = ORIENTATION.c.seq
+    unchanged = (
+        select(*_COLUMNS, seq.label("position"))
+        .where(*conditions, seq <= high, seq < below)
+        .order_by(seq.desc())
+        .limit(limit)
+        .subquery()
+    )
+    last_change = (
         select(func.max(CHANGEMENT.c.seq))
         .where(CHANGEMENT.c.orientation_id == ORIENTATION.c.id, CHANGEMENT.c.seq <= high)
         .scalar_subquery()
-        .label("position")
     )
-    statement = select(*_COLUMNS, position).where(*conditions, ORIENTATION.c.seq > high)
-    found = await connection.execute(statement, params)
-    return [
-        (row.position, row) for row in found if row.position is not None and row.position < below
-    ]
+    changed = select(*_COLUMNS, last_change.label("position")).where(*conditions, seq > high)
+    since = changed.subquery()
+    both = union_all(select(unchanged), select(since).where(since.c.position < below)).subquery()
+    return select(both).order_by(both.c.position.desc()).limit(limit)
 
 
 async def feed(
