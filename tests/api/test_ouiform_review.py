@@ -4,17 +4,20 @@ of one request, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import NullPool, text
+from sqlalchemy import NullPool, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from agora_bridge.api import app as app_module
+from agora_bridge.api import ouiform
 from agora_bridge.storage.db import async_database_url
+from agora_bridge.storage.models import Orientation
 from tests.api.builders import bearer, bridge, sessions_of, settings
 from tests.api.conftest import migrate
-from tests.api.ouiform_builders import BASE, callers, create, move, moved
+from tests.api.ouiform_builders import BASE, callers, create, creation, move, moved
 from tests.api.test_ouiform_database import _drop_connections
 from tests.conftest import throwaway_pg_database
 
@@ -85,3 +88,57 @@ async def test_a_connection_dropped_while_busy_costs_no_request(
             assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
             moved_now = await move(client, keys.of_a, created[0]["id"], "positionnement")
             assert moved_now.status_code == 200, moved_now.text
+
+
+async def test_a_transition_queued_behind_another_keeps_the_history_in_order(
+    migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transition that started first but found another committed before it (it read again,
+    or waited for SQLite's write lock) is applied after it: its step, its `maj_le` and its
+    change's instant come after the other's, so the history reads in order and a client
+    polling with `modifie_depuis` set to the last `maj_le` it saw does not miss it."""
+    async with bridge(settings(migrated_url)) as (app, client):
+        keys = await callers(sessions_of(app))
+        orientation = await create(client, keys.prescripteur)
+        real = ouiform._unit_of_work
+        armed = True
+
+        async def overtaken(*args: Any, **kwargs: Any) -> Any:
+            nonlocal armed
+            if armed:  # the abandon has its instant; the positionnement commits first
+                armed = False
+                await moved(client, keys.of_a, orientation["id"], "positionnement")
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(ouiform, "_unit_of_work", overtaken)
+        answer = await move(client, keys.prescripteur, orientation["id"], "abandon")
+        assert answer.status_code == 200, answer.text
+        history = answer.json()["historique"]
+        assert [step["statut"] for step in history] == ["PRESCRITE", "POSITIONNEE", "ABANDON"]
+        instants = [datetime.fromisoformat(step["le"]) for step in history]
+        assert instants == sorted(instants), history
+        assert answer.json()["maj_le"] == history[-1]["le"]
+        since = {"modifie_depuis": history[1]["le"]}
+        listed = (await client.get(BASE, params=since, headers=bearer(keys.ops))).json()
+        assert [item["statut"] for item in listed["items"]] == ["ABANDON"]
+
+
+async def test_one_key_with_two_bodies_at_once_creates_one_and_refuses_the_other_body() -> None:
+    async with throwaway_pg_database() as url:
+        await migrate(url)
+        async with bridge(settings(url)) as (app, client):
+            keys = await callers(sessions_of(app))
+            headers = {**bearer(keys.prescripteur), "Idempotency-Key": "deux-corps"}
+            bodies = [creation(), creation(nom="Durand")] * 10
+            answers = await asyncio.gather(
+                *(client.post(BASE, json=body, headers=headers) for body in bodies)
+            )
+            created = [a for a in answers if a.status_code == 201]
+            assert {a.status_code for a in answers} == {201, 422}, [a.text for a in answers]
+            assert len({a.json()["id"] for a in created}) == 1
+            won = created[0].json()["candidat"]["nom"]
+            for body, answer in zip(bodies, answers, strict=True):
+                assert answer.status_code == (201 if body["candidat"]["nom"] == won else 422)
+            async with sessions_of(app)() as session:
+                count = select(func.count()).select_from(Orientation)
+                assert await session.scalar(count) == 1
