@@ -142,3 +142,30 @@ async def test_one_key_with_two_bodies_at_once_creates_one_and_refuses_the_other
             async with sessions_of(app)() as session:
                 count = select(func.count()).select_from(Orientation)
                 assert await session.scalar(count) == 1
+
+
+async def test_later_pages_with_every_filter(migrated_url: str) -> None:
+    """The statements built once per role and set of filters bind each filter's value."""
+    async with bridge(settings(migrated_url)) as (app, client):
+        keys = await callers(sessions_of(app))
+        ids = [(await create(client, keys.prescripteur))["id"] for _ in range(5)]
+        await moved(client, keys.of_a, ids[0], "positionnement")
+        since = (await client.get(f"{BASE}/{ids[0]}", headers=bearer(keys.ops))).json()["cree_le"]
+        params: dict[str, str | int] = {"statut": "PRESCRITE", "session_numero": "1330305"}
+        params |= {"modifie_depuis": since, "limit": 2}
+        seen: list[str] = []
+        for key in (keys.of_a, keys.prescripteur, keys.ops):
+            seen, cursor = [], None
+            while True:
+                page = await client.get(
+                    BASE,
+                    params=params | ({"cursor": cursor} if cursor else {}),
+                    headers=bearer(key),
+                )
+                assert page.status_code == 200, page.text
+                seen += [item["id"] for item in page.json()["items"]]
+                if (cursor := page.json()["next_cursor"]) is None:
+                    break
+            assert seen == ids[:0:-1]
+        other = await client.get(BASE, params=params, headers=bearer(keys.of_b))
+        assert other.json()["items"] == []
