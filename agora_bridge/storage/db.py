@@ -75,7 +75,7 @@ def make_engine(
 
     PostgreSQL connections are checked before use, to survive a server restart without
     failing the next request: each time by default, or (`ping_after_idle_s`) only after that
-    long unused. asyncpg's check is three round trips (BEGIN, a statement, ROLLBACK): a busy
+    long unused, and whenever the driver saw the server close it (free). asyncpg's check is three round trips (BEGIN, a statement, ROLLBACK): a busy
     HTTP API, whose connections come back within milliseconds, skips it. Connections past
     `pool_size` are closed when returned: under steady load they are opened again and again,
     which an API sizes away (`max_overflow=0`: a request waits for a connection instead)."""
