@@ -75,8 +75,9 @@ def make_engine(
 
     PostgreSQL connections are checked before use, to survive a server restart without
     failing the next request: each time by default, or (`ping_after_idle_s`) only after that
-    long unused, and whenever the driver saw the server close it (free). asyncpg's check is three round trips (BEGIN, a statement, ROLLBACK): a busy
-    HTTP API, whose connections come back within milliseconds, skips it. Connections past
+    long unused, and whenever the driver saw the server close it (free). asyncpg's check is
+    three round trips (BEGIN, a statement, ROLLBACK): a busy HTTP API, whose connections come
+    back within milliseconds, skips it. Connections past
     `pool_size` are closed when returned: under steady load they are opened again and again,
     which an API sizes away (`max_overflow=0`: a request waits for a connection instead)."""
     async_url = async_database_url(url)
