@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agora_bridge.agora.client import AgoraClient
 from agora_bridge.agora.errors import AgoraPermanentError
 from agora_bridge.backfill import lots, outcomes
+from agora_bridge.backfill.building import Builder
 from agora_bridge.backfill.lots import Pacing
 from agora_bridge.backfill.packing import Lot, Packer, last_numero, pack_next, unfinished
 from agora_bridge.backfill.reprise import (
@@ -43,6 +44,8 @@ class Options:
     perimeter: Perimeter
     in_flight: int = 3  # lots on AGORA at once
     batch_size: int = 1000  # lines stored per transaction
+    # Processes building lot lines (`building.py`); 0: in this process.
+    workers: int = 0
     pacing: Pacing = field(default_factory=Pacing)
 
 
@@ -119,25 +122,28 @@ class Backfill:
             numero = await last_numero(session, progress)
             self.observer.delivering(await _to_deliver(session, progress, pending))
         queue: asyncio.Queue[Lot | None] = asyncio.Queue(maxsize=1)
-        async with asyncio.TaskGroup() as group:
-            workers = [
-                group.create_task(self._worker(queue)) for _ in range(self.options.in_flight)
-            ]
-            for restored in pending:
-                await queue.put(restored)
-            while (packed := await self._pack(progress, numero + 1)) is not None:
-                numero += 1
-                await queue.put(packed)
-            for _ in workers:
-                await queue.put(None)
+        options = self.options
+        builder = Builder(self.crypto, options.code_financeur, options.workers)
+        packer = Packer(builder, options.lot_size)
+        try:
+            async with asyncio.TaskGroup() as group:
+                workers = [group.create_task(self._worker(queue)) for _ in range(options.in_flight)]
+                for restored in pending:
+                    await queue.put(restored)
+                while (packed := await self._pack(progress, packer, numero + 1)) is not None:
+                    numero += 1
+                    await queue.put(packed)
+                for _ in workers:
+                    await queue.put(None)
+        finally:
+            builder.close()
         async with self.sessions() as session, session.begin():
             await finish(session, progress, now=self.clock())
         log.info("backfill.done", reprise=progress.id, lots=numero)
 
-    async def _pack(self, progress: Progress, numero: int) -> Lot | None:
-        packer = Packer(self.crypto, self.options.code_financeur, self.options.lot_size)
-        async with self._write, self.sessions() as session, session.begin():
-            return await pack_next(session, progress, packer, numero=numero, now=self.clock())
+    async def _pack(self, progress: Progress, packer: Packer, numero: int) -> Lot | None:
+        now = self.clock()
+        return await pack_next(self.sessions, self._write, progress, packer, numero=numero, now=now)
 
     async def _worker(self, queue: asyncio.Queue[Lot | None]) -> None:
         while (lot := await queue.get()) is not None:
@@ -152,7 +158,7 @@ class Backfill:
                 async with self._write, self.sessions() as session, session.begin():
                     await outcomes.deposited(session, lot, id_lot, now=self.clock())
                 lot.id_lot = id_lot
-                if lot.states is not None:
+                if lot.built is not None:
                     lot.body = b""  # AGORA has it: only the states are needed now (memory)
             lines = await lots.compte_rendu(self.client, lot.id_lot, pacing)
         except AgoraPermanentError as error:

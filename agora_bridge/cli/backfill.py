@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,9 +39,14 @@ from agora_bridge.snapshots.validation import paris_today
 from agora_bridge.storage import db
 from agora_bridge.storage.crypto import NirCrypto
 
+# Lot lines are pure CPU (~0.3 ms each): a pool of two uses a 2-core machine while this
+# process records compte-rendus (`docs/BACKFILL.md`).
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+
 
 def backfill(
     file: Annotated[Path, typer.Argument(help="JSON Lines snapshot file (.jsonl or .jsonl.gz)")],
+    *,
     since: Annotated[
         str | None,
         typer.Option(help="Cut-off on the entry date (YYYY-MM-DD); default BACKFILL__SINCE"),
@@ -53,6 +59,10 @@ def backfill(
         typer.Option(min=1, max=MAX_LINES, help="Lines per lot; default BACKFILL__LOT_SIZE"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The report as one JSON object")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(min=0, help="Processes building lot lines; 0: none (in this process)"),
+    ] = DEFAULT_WORKERS,
 ) -> None:
     """Send every sendable dossier of FILE to AGORA in lots. Run it again after a crash or
     Ctrl-C: it continues where it stopped. Exit 1 when lines were invalid or rejected."""
@@ -64,6 +74,7 @@ def backfill(
         code_financeur=settings.code_financeur,
         perimeter=Perimeter(settings.perimetre.categories_exclues),
         in_flight=settings.backfill.in_flight,
+        workers=workers,
         pacing=Pacing(
             poll_s=settings.backfill.poll_s,
             poll_max_s=settings.backfill.poll_max_s,

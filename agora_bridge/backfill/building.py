@@ -1,0 +1,145 @@
+"""Building lot lines from stored dossiers: pure CPU, so optionally in a pool of processes.
+
+A set-aside dossier as stored (its payload, its encrypted identity) becomes its lot line and,
+computed at the same time from the same line, the acknowledged state the line creates when
+AGORA accepts it (`delivery/acknowledged.py`'s encoding and titulaire digest): the
+compte-rendu then needs no second encoding of the dossier.
+
+With `workers` > 0 the rows go to that many processes in chunks, and the results come back in
+the rows' order (the lot's line numbers are positions). The workers decrypt identities
+themselves: the key ring is passed once when they start, and no NIR crosses a pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from agora_bridge.agora.mapping import lot_line
+from agora_bridge.decision.planner import project
+from agora_bridge.delivery import acknowledged
+from agora_bridge.delivery.decisions import next_plan
+from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.perimeter import Classement
+from agora_bridge.storage import identity
+from agora_bridge.storage.crypto import KeyRing, NirCrypto
+
+# Rows sent to a worker at a time: large enough that pickling and scheduling are small
+# beside the work (~0.3 ms a row), small enough that two workers share a lot of 5,000.
+CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """The columns of a set-aside dossier that its lot line needs."""
+
+    id_dossier: str
+    classement: str
+    payload: dict[str, Any]
+    key_id: str
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A lot line, and the acknowledged state (`etat_agora` columns) AGORA holds once it
+    accepts it: `acquitte` without the titulaire, `titulaire_index` its digest."""
+
+    line: bytes
+    acquitte: dict[str, Any]
+    titulaire_index: str
+    statut: str
+
+
+# A hold reason (the planner would hold it), or None (no longer sendable).
+Result = Built | str | None
+
+
+def build(row: StoredRow, code_financeur: str, crypto: NirCrypto) -> Result:
+    if row.classement != Classement.ENVOYABLE:
+        return None
+    clear = identity.decrypt(row.id_dossier, row.key_id, row.blob, crypto)
+    snapshot = Snapshot.model_validate(identity.merged(row.payload, clear))
+    plan = next_plan(None, snapshot)
+    if plan.retenue is not None:
+        return plan.retenue
+    state = project(snapshot)
+    line = lot_line(state, code_financeur=code_financeur)
+    # `acknowledged.encode` of the same state, from the line already built.
+    encoded = line.model_dump(mode="json")
+    del encoded["titulaire"], encoded["code_financeur"]
+    return Built(
+        line.model_dump_json().encode(),
+        {**encoded, "statut": state.statut.value},
+        acknowledged.digest(state.titulaire, crypto),
+        state.statut.value,
+    )
+
+
+def crypto_parts(crypto: NirCrypto) -> tuple[KeyRing, bytes]:
+    """What a worker needs to build its own `NirCrypto` (whose ciphers do not pickle)."""
+    # The same keys, for another process: NirCrypto has no public accessor for them.
+    return crypto._key_ring, crypto._index_key
+
+
+# In a worker process: its NirCrypto, set once when it starts.
+_WORKER: dict[str, NirCrypto] = {}
+
+
+def _start_worker(key_ring: KeyRing, index_key: bytes, parent: int) -> None:
+    _WORKER["crypto"] = NirCrypto(key_ring, index_key)
+    threading.Thread(target=_orphaned, args=(parent,), daemon=True).start()
+
+
+def _orphaned(parent: int) -> None:
+    """End this worker when the backfill is gone: a SIGKILLed parent cannot shut its pool
+    down, and the workers, each holding the other end of the task queue, would wait forever."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def _build_chunk(rows: list[StoredRow], code_financeur: str) -> list[Result]:
+    crypto = _WORKER["crypto"]
+    return [build(row, code_financeur, crypto) for row in rows]
+
+
+class Builder:
+    """Builds lines here (`workers` 0) or in a pool of processes; `close()` ends the pool."""
+
+    def __init__(self, crypto: NirCrypto, code_financeur: str, workers: int = 0) -> None:
+        self.crypto = crypto
+        self.code_financeur = code_financeur
+        self._pool: Executor | None = None
+        if workers > 0:
+            # spawn, not fork: the parent runs an event loop and holds database connections.
+            self._pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(*crypto_parts(crypto), os.getpid()),
+            )
+
+    async def build_all(self, rows: Sequence[StoredRow]) -> list[Result]:
+        if self._pool is None:
+            return [build(row, self.code_financeur, self.crypto) for row in rows]
+        loop = asyncio.get_running_loop()
+        chunks = [list(rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
+        done = await asyncio.gather(
+            *(
+                loop.run_in_executor(self._pool, _build_chunk, chunk, self.code_financeur)
+                for chunk in chunks
+            )
+        )
+        return [result for chunk in done for result in chunk]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
