@@ -26,6 +26,7 @@ from agora_bridge.backfill.reprise import (
     marker,
     open_reprise,
 )
+from agora_bridge.backfill.single import only_backfill
 from agora_bridge.logs import get_logger
 from agora_bridge.snapshots.perimeter import Perimeter
 from agora_bridge.snapshots.reader import read_lines
@@ -78,12 +79,16 @@ class Backfill:
     _write: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run(self, path: Path) -> Progress:
-        async with self.sessions() as session, session.begin():
-            progress = await open_reprise(session, path, since=self.options.since, now=self.clock())
-        if not progress.lecture_finie:
-            await self._read(path, progress)
-        if not progress.termine:
-            await self._deliver(progress)
+        """BackfillRunningError when another backfill runs on the database (`single.py`)."""
+        engine = self.sessions.kw["bind"]
+        async with only_backfill(engine):
+            async with self.sessions() as session, session.begin():
+                since, now = self.options.since, self.clock()
+                progress = await open_reprise(session, path, since=since, now=now)
+            if not progress.lecture_finie:
+                await self._read(path, progress)
+            if not progress.termine:
+                await self._deliver(progress)
         return progress
 
     # ---- Reading -------------------------------------------------------------------------
