@@ -1,4 +1,10 @@
-"""Building lot lines from stored dossiers: pure CPU, so optionally in a pool of processes.
+"""The backfill's pure CPU work, optionally in a pool of processes: reading lines (parse,
+validate, classify, seal the identity) and building lot lines from stored dossiers.
+
+Reading: chunks of lines go to the workers a few ahead of the ingest, and come back in file
+order, each line a `Rejection` or a `ValidLine` whose snapshot is `Sealed` (payload and
+encrypted identity columns ready to store): line numbers, "highest version wins" and the
+ledger's decisions are the ingest's, as without a pool.
 
 A set-aside dossier as stored (its payload, its encrypted identity) becomes its lot line and,
 computed at the same time from the same line, the acknowledged state the line creates when
@@ -6,8 +12,9 @@ AGORA accepts it (`delivery/acknowledged.py`'s encoding and titulaire digest): t
 compte-rendu then needs no second encoding of the dossier.
 
 With `workers` > 0 the rows go to that many processes in chunks, and the results come back in
-the rows' order (the lot's line numbers are positions). The workers decrypt identities
-themselves: the key ring is passed once when they start, and no NIR crosses a pipe.
+the rows' order (the lot's line numbers are positions). The workers seal and decrypt
+identities themselves: the key ring is passed once when they start, and no NIR of a stored
+dossier crosses a pipe (a line read does, as the file's bytes).
 """
 
 from __future__ import annotations
@@ -17,9 +24,12 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import date
+from itertools import islice
 from typing import Any
 
 from agora_bridge.agora.mapping import lot_line
@@ -27,13 +37,20 @@ from agora_bridge.decision.planner import project
 from agora_bridge.delivery import acknowledged
 from agora_bridge.delivery.decisions import next_plan
 from agora_bridge.snapshots.model import Snapshot
-from agora_bridge.snapshots.perimeter import Classement
+from agora_bridge.snapshots.perimeter import Classement, Perimeter, classify
+from agora_bridge.snapshots.validation import Rejection, parse_line
 from agora_bridge.storage import identity
 from agora_bridge.storage.crypto import KeyRing, NirCrypto
+from agora_bridge.storage.dossiers import seal
+from agora_bridge.storage.ingest import ValidLine
 
 # Rows sent to a worker at a time: large enough that pickling and scheduling are small
 # beside the work (~0.3 ms a row), small enough that two workers share a lot of 5,000.
 CHUNK = 1000
+# Lines read a chunk at a time, this many chunks ahead of the ingest: the workers parse while
+# this process stores, and memory holds a few thousand lines whatever the file.
+LINE_CHUNK = 1000
+AHEAD = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +128,33 @@ def _build_chunk(rows: list[StoredRow], code_financeur: str) -> list[Result]:
     return [build(row, code_financeur, crypto) for row in rows]
 
 
+def read_line(
+    number: int, line: bytes, ingestion: ReadingRules, crypto: NirCrypto
+) -> tuple[int, Rejection | ValidLine]:
+    """What `ingest_lines` does to a line before storing it."""
+    parsed = parse_line(line, today=ingestion.today)
+    if isinstance(parsed, Rejection):
+        return number, parsed
+    classification = classify(parsed, ingestion.perimeter, since=ingestion.since)
+    return number, ValidLine(number, seal(parsed, crypto), classification)
+
+
+def _read_chunk(
+    lines: list[tuple[int, bytes]], ingestion: ReadingRules
+) -> list[tuple[int, Rejection | ValidLine]]:
+    crypto = _WORKER["crypto"]
+    return [read_line(number, line, ingestion, crypto) for number, line in lines]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRules:
+    """What reading a line needs besides the line (`storage.ingest.Ingestion`'s part)."""
+
+    today: date
+    perimeter: Perimeter
+    since: date | None
+
+
 class Builder:
     """Builds lines here (`workers` 0) or in a pool of processes; `close()` ends the pool."""
 
@@ -126,6 +170,25 @@ class Builder:
                 initializer=_start_worker,
                 initargs=(*crypto_parts(crypto), os.getpid()),
             )
+
+    def read(
+        self, lines: Iterable[tuple[int, bytes]], reading: ReadingRules
+    ) -> Iterator[tuple[int, Snapshot | Rejection | ValidLine]]:
+        """The lines parsed (here: `ingest_parsed` then classifies and seals) or read whole by
+        the pool, in file order. Waiting for a chunk blocks this thread: in the reading phase
+        nothing else runs, and the chunks ahead are being parsed meanwhile."""
+        if self._pool is None:
+            for number, line in lines:
+                yield number, parse_line(line, today=reading.today)
+            return
+        ahead: deque[Future[list[tuple[int, Rejection | ValidLine]]]] = deque()
+        iterator = iter(lines)
+        while chunk := list(islice(iterator, LINE_CHUNK)):
+            ahead.append(self._pool.submit(_read_chunk, chunk, reading))
+            if len(ahead) >= AHEAD:
+                yield from ahead.popleft().result()
+        while ahead:
+            yield from ahead.popleft().result()
 
     async def build_all(self, rows: Sequence[StoredRow]) -> list[Result]:
         if self._pool is None:

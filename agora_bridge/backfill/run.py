@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agora_bridge.agora.client import AgoraClient
 from agora_bridge.agora.errors import AgoraPermanentError
 from agora_bridge.backfill import lots, outcomes
-from agora_bridge.backfill.building import Builder
+from agora_bridge.backfill.building import Builder, ReadingRules
 from agora_bridge.backfill.lots import Pacing
 from agora_bridge.backfill.packing import Lot, Packer, last_numero, pack_next, unfinished
 from agora_bridge.backfill.reprise import (
@@ -31,7 +31,7 @@ from agora_bridge.logs import get_logger
 from agora_bridge.snapshots.perimeter import Perimeter
 from agora_bridge.snapshots.reader import read_lines
 from agora_bridge.storage.crypto import NirCrypto
-from agora_bridge.storage.ingest import Ingestion, ingest_lines
+from agora_bridge.storage.ingest import Ingestion, ingest_parsed
 from agora_bridge.storage.models import Livraison
 
 log = get_logger(__name__)
@@ -85,15 +85,20 @@ class Backfill:
             async with self.sessions() as session, session.begin():
                 since, now = self.options.since, self.clock()
                 progress = await open_reprise(session, path, since=since, now=now)
-            if not progress.lecture_finie:
-                await self._read(path, progress)
-            if not progress.termine:
-                await self._deliver(progress)
+            options = self.options
+            builder = Builder(self.crypto, options.code_financeur, options.workers)
+            try:
+                if not progress.lecture_finie:
+                    await self._read(path, progress, builder)
+                if not progress.termine:
+                    await self._deliver(progress, builder)
+            finally:
+                builder.close()
         return progress
 
     # ---- Reading -------------------------------------------------------------------------
 
-    async def _read(self, path: Path, progress: Progress) -> None:
+    async def _read(self, path: Path, progress: Progress, builder: Builder) -> None:
         ingestion = Ingestion(
             today=self.today,
             now=self.clock(),
@@ -102,9 +107,10 @@ class Backfill:
             since=progress.since,
         )
         lines = self._unread(read_lines(path), progress.lignes_lues)
-        await ingest_lines(
+        reading = ReadingRules(ingestion.today, ingestion.perimeter, ingestion.since)
+        await ingest_parsed(
             self.sessions,
-            lines,
+            builder.read(lines, reading),
             ingestion,
             batch_size=self.options.batch_size,
             then=Reading(progress),
@@ -121,27 +127,24 @@ class Backfill:
 
     # ---- Lots ----------------------------------------------------------------------------
 
-    async def _deliver(self, progress: Progress) -> None:
+    async def _deliver(self, progress: Progress, builder: Builder) -> None:
         async with self.sessions() as session:
             pending = await unfinished(session, progress, self.crypto)
             numero = await last_numero(session, progress)
             self.observer.delivering(await _to_deliver(session, progress, pending))
         queue: asyncio.Queue[Lot | None] = asyncio.Queue(maxsize=1)
-        options = self.options
-        builder = Builder(self.crypto, options.code_financeur, options.workers)
-        packer = Packer(builder, options.lot_size)
-        try:
-            async with asyncio.TaskGroup() as group:
-                workers = [group.create_task(self._worker(queue)) for _ in range(options.in_flight)]
-                for restored in pending:
-                    await queue.put(restored)
-                while (packed := await self._pack(progress, packer, numero + 1)) is not None:
-                    numero += 1
-                    await queue.put(packed)
-                for _ in workers:
-                    await queue.put(None)
-        finally:
-            builder.close()
+        packer = Packer(builder, self.options.lot_size)
+        async with asyncio.TaskGroup() as group:
+            workers = [
+                group.create_task(self._worker(queue)) for _ in range(self.options.in_flight)
+            ]
+            for restored in pending:
+                await queue.put(restored)
+            while (packed := await self._pack(progress, packer, numero + 1)) is not None:
+                numero += 1
+                await queue.put(packed)
+            for _ in workers:
+                await queue.put(None)
         async with self.sessions() as session, session.begin():
             await finish(session, progress, now=self.clock())
         log.info("backfill.done", reprise=progress.id, lots=numero)

@@ -11,15 +11,20 @@ from sqlalchemy import select, update
 
 from agora_bridge.agora.mapping import from_lot_line
 from agora_bridge.backfill import audit
-from agora_bridge.backfill.building import CHUNK, Builder, Built, StoredRow
+from agora_bridge.backfill.building import CHUNK, Builder, Built, ReadingRules, StoredRow
 from agora_bridge.delivery import acknowledged
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import SENDABLE, Classement, classify
+from agora_bridge.snapshots.reader import read_lines
+from agora_bridge.snapshots.validation import Rejection
 from agora_bridge.storage import identity
+from agora_bridge.storage.dossiers import Sealed, seal
+from agora_bridge.storage.ingest import ValidLine
 from agora_bridge.storage.models import LotReprise
 from agora_bridge.synthetic import CUTOFF
 from tests.backfill.cases import every_case_file
 from tests.backfill.harness import PERIMETER, backfill, newest
+from tests.builders import TODAY
 from tests.delivery.harness import CODE_FINANCEUR, CRYPTO, delivery
 
 
@@ -87,3 +92,38 @@ async def test_each_lot_is_anchored_and_a_changed_outcome_is_found(
             [line] = await audit.lines_of(session, id_dossier)
         assert (line.resultat, line.anchored) == ("REJETE", False)
         assert await bridge.ledger_intact()  # the chain itself is whole: the digest tells
+
+
+async def test_a_pool_reads_lines_as_the_ingest_would_in_file_order(tmp_path: Path) -> None:
+    path = every_case_file(tmp_path, dossiers=1500)  # several chunks, invalid lines among them
+    rules = ReadingRules(TODAY, PERIMETER, CUTOFF)
+    pool = Builder(CRYPTO, CODE_FINANCEUR, workers=2)
+    try:
+        pooled = list(pool.read(read_lines(path), rules))
+    finally:
+        pool.close()
+    here = list(Builder(CRYPTO, CODE_FINANCEUR).read(read_lines(path), rules))
+    assert [number for number, _ in pooled] == [number for number, _ in here]
+    assert any(isinstance(parsed, Rejection) for _, parsed in here)
+    for (number, read), (_, parsed) in zip(pooled, here, strict=True):
+        if isinstance(parsed, Rejection):
+            assert read == parsed
+            continue
+        assert isinstance(read, ValidLine)
+        assert isinstance(parsed, Snapshot)
+        assert read.ligne == number
+        assert read.classification == classify(parsed, PERIMETER, since=CUTOFF)
+        assert isinstance(read.snapshot, Sealed)
+        expected = seal(parsed, CRYPTO)
+        assert (read.snapshot.id_dossier, read.snapshot.version, read.snapshot.date_maj) == (
+            expected.id_dossier,
+            expected.version,
+            expected.date_maj,
+        )
+        columns, wanted = dict(read.snapshot.columns), dict(expected.columns)
+        ciphertext = columns.pop("identite_ciphertext")
+        other = wanted.pop("identite_ciphertext")  # a fresh nonce each time: compared in clear
+        assert columns == wanted
+        key_id = columns["identite_key_id"]
+        clear = identity.decrypt(parsed.id_dossier, key_id, ciphertext, CRYPTO)
+        assert clear == identity.decrypt(parsed.id_dossier, key_id, other, CRYPTO)
