@@ -98,18 +98,23 @@ def backfill(
     if profile is not None:
         command += ["-m", "cProfile", "-o", str(profile)]
     command += ["-m", "agora_bridge", "backfill", str(path), "--json", "--workers", str(workers)]
-    started = time.perf_counter()
-    child = subprocess.Popen(  # noqa: S603 (our own CLI)
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert child.stdout is not None
-    output = child.stdout.read()
-    # wait4's usage counts the lot-line workers too (the backfill reaps them): CPU is their
-    # sum, peak RSS the largest of the processes, not their total (the README adds the workers').
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: the file has invalid lines
-        raise RuntimeError(f"backfill failed with status {os.waitstatus_to_exitcode(status)}")
+    # WARNING and above go to a file: small, shown if the run fails.
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        child = subprocess.Popen(  # noqa: S603 (our own CLI)
+            command, env=env, stdout=subprocess.PIPE, stderr=errors
+        )
+        assert child.stdout is not None
+        output = child.stdout.read()
+        # wait4's usage counts the lot-line workers too (the backfill reaps them): CPU is
+        # their sum, peak RSS the largest of the processes, not their total.
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1) or not output.strip():  # 1: the file has invalid lines
+            errors.seek(0)
+            tail = errors.read()[-4000:].decode(errors="replace")
+            raise RuntimeError(f"backfill failed with status {code}:\n{tail}")
     cpu = usage.ru_utime + usage.ru_stime
     return seconds, usage.ru_maxrss / 1024, cpu, json.loads(output)
 

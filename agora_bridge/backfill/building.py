@@ -20,6 +20,7 @@ dossier crosses a pipe (a line read does, as the file's bytes).
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import os
 import threading
@@ -33,6 +34,7 @@ from itertools import islice
 from typing import Any
 
 from agora_bridge.agora.mapping import lot_line
+from agora_bridge.decision.dossier import AgoraDossier
 from agora_bridge.decision.planner import project
 from agora_bridge.delivery import acknowledged
 from agora_bridge.delivery.decisions import next_plan
@@ -65,14 +67,26 @@ class StoredRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Built:
-    """A lot line, and the acknowledged state (`etat_agora` columns) AGORA holds once it
-    accepts it: `acquitte` without the titulaire, `titulaire_index` its digest."""
+class Ack:
+    """The acknowledged state (`etat_agora` columns) AGORA holds once it accepts a line:
+    `acquitte` as JSON text (a lot holds thousands while it is on AGORA: text is a quarter
+    of the dict's memory), `titulaire_index` the titulaire's digest."""
 
-    line: bytes
-    acquitte: dict[str, Any]
+    acquitte: str
     titulaire_index: str
     statut: str
+
+    def acquitte_dict(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.acquitte)
+        return loaded
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A lot line and what AGORA holds once it accepts it."""
+
+    line: bytes
+    ack: Ack
 
 
 # A hold reason (the planner would hold it), or None (no longer sendable).
@@ -89,15 +103,23 @@ def build(row: StoredRow, code_financeur: str, crypto: NirCrypto) -> Result:
         return plan.retenue
     state = project(snapshot)
     line = lot_line(state, code_financeur=code_financeur)
-    # `acknowledged.encode` of the same state, from the line already built.
-    encoded = line.model_dump(mode="json")
-    del encoded["titulaire"], encoded["code_financeur"]
-    return Built(
-        line.model_dump_json().encode(),
-        {**encoded, "statut": state.statut.value},
-        acknowledged.digest(state.titulaire, crypto),
-        state.statut.value,
-    )
+    # `acknowledged.encode(state)` is this line without its titulaire and code_financeur, with
+    # the state's statut: taken from the line already built (a test checks they are equal).
+    without = line.model_dump_json(exclude=_NOT_ACKNOWLEDGED)
+    statut = state.statut.value
+    acquitte = f'{without[:-1]},"statut":{json.dumps(statut)}}}'
+    digest = acknowledged.digest(state.titulaire, crypto)
+    return Built(line.model_dump_json().encode(), Ack(acquitte, digest, statut))
+
+
+_NOT_ACKNOWLEDGED = {"titulaire", "code_financeur"}
+
+
+def ack(state: AgoraDossier, crypto: NirCrypto) -> Ack:
+    """`acknowledged.row`'s `acquitte` (as text) and `titulaire_index` of `state`: a line of a
+    lot restored after a crash."""
+    encoded = json.dumps(acknowledged.encode(state), separators=(",", ":"), ensure_ascii=False)
+    return Ack(encoded, acknowledged.digest(state.titulaire, crypto), state.statut.value)
 
 
 def crypto_parts(crypto: NirCrypto) -> tuple[KeyRing, bytes]:

@@ -104,13 +104,13 @@ def acknowledged_rows(
     for o in outcomes:
         if o.resultat == ACCEPTE and o.id_agora is not None:
             # `acknowledged.row` of the line's state, encoded when the line was built.
-            built = lot.acknowledgement(o.index, crypto)
+            acked = lot.acknowledgement(o.index, crypto)
             rows.append(
                 {
                     "id_dossier": lot.dossiers[o.index][0],
                     "id_agora": o.id_agora,
-                    "acquitte": built.acquitte,
-                    "titulaire_index": built.titulaire_index,
+                    "acquitte": acked.acquitte_dict(),
+                    "titulaire_index": acked.titulaire_index,
                     "acquitte_at": now,
                 }
             )

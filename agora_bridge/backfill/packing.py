@@ -22,9 +22,8 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.agora.mapping import from_lot_line
-from agora_bridge.backfill.building import Builder, Built, Result, StoredRow
+from agora_bridge.backfill.building import Ack, Builder, Built, Result, StoredRow, ack
 from agora_bridge.backfill.reprise import Counts, Progress, marker, save_counts
-from agora_bridge.delivery import acknowledged
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import append
 from agora_bridge.storage.crypto import NirCrypto
@@ -48,19 +47,12 @@ class Lot:
     request_id: str
     id_lot: str | None = None
     # Each line's acknowledged state, when packed by this process (else from the body).
-    built: list[Built] | None = None
+    acks: list[Ack] | None = None
 
-    def acknowledgement(self, index: int, crypto: NirCrypto) -> Built:
-        if self.built is None:
-            self.built = [_from_body(line, crypto) for line in self.body.splitlines()]
-        return self.built[index]
-
-
-def _from_body(line: bytes, crypto: NirCrypto) -> Built:
-    """A recorded line's acknowledged state (a lot restored after a crash)."""
-    state = from_lot_line(line)
-    encoded = acknowledged.encode(state)
-    return Built(line, encoded, acknowledged.digest(state.titulaire, crypto), state.statut.value)
+    def acknowledgement(self, index: int, crypto: NirCrypto) -> Ack:
+        if self.acks is None:
+            self.acks = [ack(from_lot_line(line), crypto) for line in self.body.splitlines()]
+        return self.acks[index]
 
 
 @dataclass(frozen=True)
@@ -162,14 +154,14 @@ def _lines(
 
 
 def _lot(lines: list[Built], kept: list[tuple[str, int, int]], numero: int) -> Lot:
-    body = b"".join(built.line + b"\n" for built in lines)
+    body = b"".join(built.line + b"\n" for built in lines)  # the lines are kept only here
     return Lot(
         cle=hashlib.sha256(body).hexdigest(),
         numero=numero,
         body=body,
         dossiers=kept,
         request_id=str(uuid.uuid4()),
-        built=lines,
+        acks=[built.ack for built in lines],
     )
 
 

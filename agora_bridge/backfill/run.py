@@ -166,7 +166,7 @@ class Backfill:
                 async with self._write, self.sessions() as session, session.begin():
                     await outcomes.deposited(session, lot, id_lot, now=self.clock())
                 lot.id_lot = id_lot
-                if lot.built is not None:
+                if lot.acks is not None:
                     lot.body = b""  # AGORA has it: only the states are needed now (memory)
             lines = await lots.compte_rendu(self.client, lot.id_lot, pacing)
         except AgoraPermanentError as error:

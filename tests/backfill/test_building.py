@@ -11,7 +11,14 @@ from sqlalchemy import select, update
 
 from agora_bridge.agora.mapping import from_lot_line
 from agora_bridge.backfill import audit
-from agora_bridge.backfill.building import CHUNK, Builder, Built, ReadingRules, StoredRow
+from agora_bridge.backfill.building import (
+    CHUNK,
+    Builder,
+    Built,
+    ReadingRules,
+    StoredRow,
+    ack,
+)
 from agora_bridge.delivery import acknowledged
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import SENDABLE, Classement, classify
@@ -62,9 +69,10 @@ async def test_the_acknowledged_state_is_the_one_decoded_from_the_line(tmp_path:
     assert len(lines) > 50
     for line in lines:
         state = from_lot_line(line.line)
-        assert line.acquitte == acknowledged.encode(state)
-        assert line.titulaire_index == acknowledged.digest(state.titulaire, CRYPTO)
-        assert line.statut == state.statut.value
+        assert line.ack.acquitte_dict() == acknowledged.encode(state)
+        assert line.ack == ack(state, CRYPTO)  # a restored lot's
+        assert line.ack.titulaire_index == acknowledged.digest(state.titulaire, CRYPTO)
+        assert line.ack.statut == state.statut.value
 
 
 async def test_each_lot_is_anchored_and_a_changed_outcome_is_found(
