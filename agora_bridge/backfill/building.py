@@ -29,9 +29,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from agora_bridge.agora.mapping import lot_line
 from agora_bridge.decision.dossier import AgoraDossier
@@ -39,11 +39,11 @@ from agora_bridge.decision.planner import project
 from agora_bridge.delivery import acknowledged
 from agora_bridge.delivery.decisions import next_plan
 from agora_bridge.snapshots.model import Snapshot
-from agora_bridge.snapshots.perimeter import Classement, Perimeter, classify
+from agora_bridge.snapshots.perimeter import Classement, Classification, Perimeter, classify
 from agora_bridge.snapshots.validation import Rejection, parse_line
 from agora_bridge.storage import identity
 from agora_bridge.storage.crypto import KeyRing, NirCrypto
-from agora_bridge.storage.dossiers import seal
+from agora_bridge.storage.dossiers import Sealed, seal
 from agora_bridge.storage.ingest import ValidLine
 
 # Rows sent to a worker at a time: large enough that pickling and scheduling are small
@@ -55,8 +55,11 @@ LINE_CHUNK = 1000
 AHEAD = 4
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRow:
+# What crosses the pipe is tuples (NamedTuple): a slots dataclass pickles through
+# `dataclasses.fields()` per object, which cost more than the work on a lot's rows.
+
+
+class StoredRow(NamedTuple):
     """The columns of a set-aside dossier that its lot line needs."""
 
     id_dossier: str
@@ -66,8 +69,7 @@ class StoredRow:
     blob: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
+class Ack(NamedTuple):
     """The acknowledged state (`etat_agora` columns) AGORA holds once it accepts a line:
     `acquitte` as JSON text (a lot holds thousands while it is on AGORA: text is a quarter
     of the dict's memory), `titulaire_index` the titulaire's digest."""
@@ -81,8 +83,7 @@ class Ack:
         return loaded
 
 
-@dataclass(frozen=True, slots=True)
-class Built:
+class Built(NamedTuple):
     """A lot line and what AGORA holds once it accepts it."""
 
     line: bytes
@@ -150,20 +151,33 @@ def _build_chunk(rows: list[StoredRow], code_financeur: str) -> list[Result]:
     return [build(row, code_financeur, crypto) for row in rows]
 
 
-def read_line(
-    number: int, line: bytes, ingestion: ReadingRules, crypto: NirCrypto
-) -> tuple[int, Rejection | ValidLine]:
+# A line read by a worker, as tuples: (number, Rejection) or (number, (id_dossier, version,
+# date_maj, columns), classement, motif).
+_Read = (
+    tuple[int, Rejection] | tuple[int, tuple[str, int, datetime, dict[str, Any]], str, str | None]
+)
+
+
+def read_line(number: int, line: bytes, ingestion: ReadingRules, crypto: NirCrypto) -> _Read:
     """What `ingest_lines` does to a line before storing it."""
     parsed = parse_line(line, today=ingestion.today)
     if isinstance(parsed, Rejection):
         return number, parsed
     classification = classify(parsed, ingestion.perimeter, since=ingestion.since)
-    return number, ValidLine(number, seal(parsed, crypto), classification)
+    sealed = seal(parsed, crypto)
+    fields = (sealed.id_dossier, sealed.version, sealed.date_maj, sealed.columns)
+    return number, fields, classification.classement.value, classification.motif
 
 
-def _read_chunk(
-    lines: list[tuple[int, bytes]], ingestion: ReadingRules
-) -> list[tuple[int, Rejection | ValidLine]]:
+def _valid(read: _Read) -> tuple[int, Rejection | ValidLine]:
+    if len(read) == 2:
+        return read
+    number, (id_dossier, version, date_maj, columns), classement, motif = read
+    classification = Classification(Classement(classement), motif)
+    return number, ValidLine(number, Sealed(id_dossier, version, date_maj, columns), classification)
+
+
+def _read_chunk(lines: list[tuple[int, bytes]], ingestion: ReadingRules) -> list[_Read]:
     crypto = _WORKER["crypto"]
     return [read_line(number, line, ingestion, crypto) for number, line in lines]
 
@@ -203,14 +217,14 @@ class Builder:
             for number, line in lines:
                 yield number, parse_line(line, today=reading.today)
             return
-        ahead: deque[Future[list[tuple[int, Rejection | ValidLine]]]] = deque()
+        ahead: deque[Future[list[_Read]]] = deque()
         iterator = iter(lines)
         while chunk := list(islice(iterator, LINE_CHUNK)):
             ahead.append(self._pool.submit(_read_chunk, chunk, reading))
             if len(ahead) >= AHEAD:
-                yield from ahead.popleft().result()
+                yield from map(_valid, ahead.popleft().result())
         while ahead:
-            yield from ahead.popleft().result()
+            yield from map(_valid, ahead.popleft().result())
 
     async def build_all(self, rows: Sequence[StoredRow]) -> list[Result]:
         if self._pool is None:
