@@ -16,6 +16,7 @@ from agora_bridge.cli.import_file import import_file
 from agora_bridge.cli.ledger import ledger_app
 from agora_bridge.cli.mock_agora import mock_agora
 from agora_bridge.cli.nir_keys import nir_keys_app
+from agora_bridge.cli.pacte_report import pacte_report
 from agora_bridge.cli.retours import retours
 from agora_bridge.cli.serve import serve
 from agora_bridge.logs import configure_logging
@@ -44,6 +45,7 @@ app.command()(operator_errors(demo.demo))
 app.command("sync")(sync.sync)
 app.command("replay")(sync.replay)
 app.command("reconcile")(operator_errors(reconcile.reconcile))
+app.command("pacte-report")(operator_errors(pacte_report))
 app.command("retours")(retours)
 app.add_typer(db_app, name="db")
 app.add_typer(nir_keys_app, name="nir-keys")

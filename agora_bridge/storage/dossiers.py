@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import Classification
 from agora_bridge.storage import identity
-from agora_bridge.storage.crypto import NirCrypto, NirDecryptionError, row_aad
+from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.models import Dossier
 
 
@@ -216,105 +216,3 @@ async def load_nir(session: AsyncSession, id_dossier: str, crypto: NirCrypto) ->
         return None
     nir: str | None = identity.decrypt(id_dossier, *row, crypto)["nir"]
     return nir
-
-
-# A rotation report lists this many dossier ids per reason; the count is always exact.
-LISTED_IDS = 1000
-
-
-@dataclass
-class LeftBehind:
-    """Rows a rotation left under their old key: how many, and the first dossier ids."""
-
-    count: int = 0
-    id_dossiers: list[str] = field(default_factory=list)
-
-    def add(self, id_dossier: str) -> None:
-        self.count += 1
-        if len(self.id_dossiers) < LISTED_IDS:
-            self.id_dossiers.append(id_dossier)
-
-
-@dataclass
-class RotationReport:
-    """What `rotate_nir_keys` did. Dossier ids and key ids only, never personal data."""
-
-    rotated: int = 0
-    # By key id: rows under a key no longer in NIR_KEYS, which nothing here can decrypt.
-    unknown_keys: dict[str, LeftBehind] = field(default_factory=dict)
-    # Rows under a configured key whose ciphertext does not authenticate for their dossier.
-    not_authentic: LeftBehind = field(default_factory=LeftBehind)
-
-    @property
-    def left_behind(self) -> int:
-        return self.not_authentic.count + sum(left.count for left in self.unknown_keys.values())
-
-
-async def rotate_nir_keys(
-    session_maker: async_sessionmaker[AsyncSession], crypto: NirCrypto, *, batch_size: int = 1000
-) -> RotationReport:
-    """Re-encrypt under the newest key every identity (NIR, names, birth date) stored under an
-    older one; one commit a batch.
-
-    Resumable: an interrupted rotation leaves each row under the old or the new key, both
-    readable, and the next run picks up what is left. A row it cannot decrypt (its key is no
-    longer configured, or its ciphertext does not authenticate) stays as it is and is reported:
-    the others are rotated all the same.
-    """
-    report, after_id = RotationReport(), 0
-    while True:
-        async with session_maker() as session, session.begin():
-            batch = (await session.execute(_stale_rows(crypto, after_id, batch_size))).all()
-            if not batch:
-                break
-            updates = [_reencrypted(row, crypto, report) for row in batch]
-            rotated = [values for values in updates if values is not None]
-            if rotated:
-                await session.execute(update(Dossier), rotated)
-        report.rotated += len(rotated)
-        after_id = batch[-1].id
-    async with session_maker() as session:
-        await _report_unknown_keys(session, crypto, report)
-    return report
-
-
-def _stale_rows(crypto: NirCrypto, after_id: int, batch_size: int) -> Select[int, str, str, bytes]:
-    return (
-        select(Dossier.id, Dossier.id_dossier, Dossier.identite_key_id, Dossier.identite_ciphertext)
-        .where(
-            Dossier.identite_key_id != crypto.newest_key_id,
-            # Rows under a key no longer configured cannot be decrypted: they are reported.
-            Dossier.identite_key_id.in_(crypto.key_ids),
-            Dossier.id > after_id,
-        )
-        .order_by(Dossier.id)
-        .limit(batch_size)
-        .with_for_update()
-    )
-
-
-def _reencrypted(
-    row: Row[int, str, str, bytes], crypto: NirCrypto, report: RotationReport
-) -> dict[str, Any] | None:
-    row_id, id_dossier, old_key_id, old_blob = row
-    aad = row_aad(id_dossier)
-    try:
-        # The plaintext as it is, not re-encoded: a rotation changes the key, nothing else.
-        clear = crypto.decrypt(old_key_id, old_blob, aad=aad)
-    except NirDecryptionError:
-        report.not_authentic.add(id_dossier)
-        return None
-    key_id, blob = crypto.encrypt(clear, aad=aad)
-    return {"id": row_id, "identite_key_id": key_id, "identite_ciphertext": blob}
-
-
-async def _report_unknown_keys(
-    session: AsyncSession, crypto: NirCrypto, report: RotationReport
-) -> None:
-    statement = (
-        select(Dossier.identite_key_id, Dossier.id_dossier)
-        .where(Dossier.identite_key_id.not_in(crypto.key_ids))
-        .order_by(Dossier.id)
-    )
-    async for key_id, id_dossier in await session.stream(statement):
-        report.unknown_keys.setdefault(key_id, LeftBehind()).add(id_dossier)

@@ -130,13 +130,13 @@ async def high_water(session: AsyncSession) -> int:
     return int(value or 0)
 
 
-def _aad(orientation_id: str) -> bytes:
+def candidat_aad(orientation_id: str) -> bytes:
     return b"orientation:" + orientation_id.encode()
 
 
 def candidat_columns(orientation_id: str, creation: Creation, crypto: NirCrypto) -> dict[str, Any]:
     candidat = creation.candidat.model_dump(mode="json")
-    sealed = seal(candidat, nom="nom", aad=_aad(orientation_id), crypto=crypto)
+    sealed = seal(candidat, nom="nom", aad=candidat_aad(orientation_id), crypto=crypto)
     return {
         "candidat_ciphertext": sealed.blob,
         "candidat_key_id": sealed.key_id,
@@ -146,7 +146,7 @@ def candidat_columns(orientation_id: str, creation: Creation, crypto: NirCrypto)
 
 
 def candidat_of(row: Orientation, crypto: NirCrypto) -> dict[str, Any]:
-    text = crypto.decrypt(row.candidat_key_id, row.candidat_ciphertext, aad=_aad(row.id))
+    text = crypto.decrypt(row.candidat_key_id, row.candidat_ciphertext, aad=candidat_aad(row.id))
     candidat: dict[str, Any] = json.loads(text)
     return candidat
 

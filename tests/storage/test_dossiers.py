@@ -15,18 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import SENDABLE, Classement, Classification
-from agora_bridge.storage import dossiers
+from agora_bridge.storage import rotation
 from agora_bridge.storage.crypto import NirCrypto, NirDecryptionError, row_aad
 from agora_bridge.storage.dossiers import (
-    LeftBehind,
     StoreOutcome,
     load_nir,
-    rotate_nir_keys,
     snapshot_of,
     store_snapshot,
 )
 from agora_bridge.storage.identity import identite_index
 from agora_bridge.storage.models import Dossier
+from agora_bridge.storage.rotation import DOSSIER, LeftBehind, rotate
 from tests.storage.builders import (
     GONE_KEY,
     NEW_KEY,
@@ -202,7 +201,7 @@ async def test_rotation_re_encrypts_under_the_newest_key(session_maker: Sessions
     # Before the rotation, rows under the old key stay readable with the new ring.
     assert await stored_nir(session_maker, "PDL-1", both) == nir(1)
 
-    report = await rotate_nir_keys(session_maker, both, batch_size=2)
+    report = await rotate(session_maker, both, DOSSIER, batch_size=2)
     # PDL-NONE too: its names and birth date are encrypted even without a NIR.
     assert (report.rotated, report.left_behind) == (4, 0)
 
@@ -210,7 +209,7 @@ async def test_rotation_re_encrypts_under_the_newest_key(session_maker: Sessions
     new_only = crypto(NEW_KEY)
     for order in (1, 2, 3):
         assert await stored_nir(session_maker, f"PDL-{order}", new_only) == nir(order)
-    assert (await rotate_nir_keys(session_maker, both)).rotated == 0
+    assert (await rotate(session_maker, both, DOSSIER)).rotated == 0
 
 
 async def store_under(sessions: Sessions, keys: str, *orders: int) -> None:
@@ -234,7 +233,7 @@ async def test_rotation_reports_rows_under_a_key_no_longer_configured(
     gone_before = await stored(session_maker, "PDL-2")
     ring = f"{NEW_KEY},{OLD_KEY}"  # "gone" was dropped before its rows were rotated
 
-    report = await rotate_nir_keys(session_maker, crypto(ring), batch_size=1)
+    report = await rotate(session_maker, crypto(ring), DOSSIER, batch_size=1)
 
     assert report.rotated == 4
     assert report.unknown_keys == {"gone": LeftBehind(2, ["PDL-2", "PDL-4"])}
@@ -251,9 +250,9 @@ async def test_rotation_reports_rows_under_a_key_no_longer_configured(
     for order in (1, 3, 5):
         assert await stored_nir(session_maker, f"PDL-{order}", crypto(NEW_KEY)) == nir(order)
     # Run again: nothing more to rotate, the same rows reported; with the key back, all done.
-    again = await rotate_nir_keys(session_maker, crypto(ring))
+    again = await rotate(session_maker, crypto(ring), DOSSIER)
     assert (again.rotated, again.unknown_keys) == (0, report.unknown_keys)
-    restored = await rotate_nir_keys(session_maker, crypto(f"{ring},{GONE_KEY}"))
+    restored = await rotate(session_maker, crypto(f"{ring},{GONE_KEY}"), DOSSIER)
     assert (restored.rotated, restored.left_behind) == (2, 0)
     assert await stored_nir(session_maker, "PDL-4", crypto(NEW_KEY)) == nir(4)
 
@@ -271,7 +270,7 @@ async def test_rotation_skips_a_ciphertext_that_does_not_authenticate(
         )
         await session.commit()
 
-    report = await rotate_nir_keys(session_maker, crypto(f"{NEW_KEY},{OLD_KEY}"), batch_size=2)
+    report = await rotate(session_maker, crypto(f"{NEW_KEY},{OLD_KEY}"), DOSSIER, batch_size=2)
 
     assert (report.rotated, report.unknown_keys) == (2, {})
     assert report.not_authentic == LeftBehind(1, ["PDL-2"])
@@ -281,9 +280,9 @@ async def test_rotation_skips_a_ciphertext_that_does_not_authenticate(
 async def test_the_rotation_report_lists_the_first_ids_and_counts_all(
     session_maker: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dossiers, "LISTED_IDS", 2)
+    monkeypatch.setattr(rotation, "LISTED_IDS", 2)
     await store_under(session_maker, GONE_KEY, 1, 2, 3)
-    report = await rotate_nir_keys(session_maker, crypto(NEW_KEY))
+    report = await rotate(session_maker, crypto(NEW_KEY), DOSSIER)
     assert report.unknown_keys == {"gone": LeftBehind(3, ["PDL-1", "PDL-2"])}
     shown = repr(report)
     for order in (1, 2, 3):
