@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--lot-size", type=int, default=5000)
     parser.add_argument("--profile", type=Path)
-    parser.add_argument("--workers", type=int, default=2, help="the backfill's --workers")
+    parser.add_argument("--workers", type=int, default=0, help="the backfill's --workers")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as name:
         workdir = Path(name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,9 +38,9 @@ from agora_bridge.snapshots.validation import paris_today
 from agora_bridge.storage import db
 from agora_bridge.storage.crypto import NirCrypto
 
-# Lot lines are pure CPU (~0.3 ms each): a pool of two uses a 2-core machine while this
-# process records compte-rendus (`docs/BACKFILL.md`).
-DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+# None by default: on a 2-core machine shared with other work a pool did not pay, and each
+# worker holds ~110 MiB (`docs/BACKFILL.md`); `--workers 2` where cores are idle.
+DEFAULT_WORKERS = 0
 
 
 def backfill(
