@@ -104,20 +104,29 @@ _D = _DOSSIERS.c
 
 
 def _set_aside(progress: Progress, limit: int) -> Any:
+    """The next set-aside rows, in key order. The keys are chosen first, then joined: joined
+    at once, PostgreSQL (its statistics taken before the reading marked most items) joined
+    every set-aside item to its dossier before keeping the first ones, seconds a lot on a
+    million-line file."""
+    first = (
+        select(_ITEMS.c.id_dossier, _ITEMS.c.generation)
+        .where(_ITEMS.c.lot_id == marker(progress.id))
+        .order_by(_ITEMS.c.id_dossier)
+        .limit(min(limit, MAX_LINES))
+        .subquery()
+    )
     return (
         select(
-            _ITEMS.c.id_dossier,
-            _ITEMS.c.generation,
+            first.c.id_dossier,
+            first.c.generation,
             _D.version,
             _D.classement,
             _D.payload,
             _D.identite_key_id,
             _D.identite_ciphertext,
         )
-        .join(_DOSSIERS, _D.id_dossier == _ITEMS.c.id_dossier)
-        .where(_ITEMS.c.lot_id == marker(progress.id))
-        .order_by(_ITEMS.c.id_dossier)
-        .limit(min(limit, MAX_LINES))
+        .join(_DOSSIERS, _D.id_dossier == first.c.id_dossier)
+        .order_by(first.c.id_dossier)
     )
 
 
