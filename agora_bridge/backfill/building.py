@@ -42,7 +42,7 @@ from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import Classement, Classification, Perimeter, classify
 from agora_bridge.snapshots.validation import Rejection, parse_line
 from agora_bridge.storage import identity
-from agora_bridge.storage.crypto import KeyRing, NirCrypto
+from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.dossiers import Sealed, seal
 from agora_bridge.storage.ingest import ValidLine
 
@@ -123,18 +123,12 @@ def ack(state: AgoraDossier, crypto: NirCrypto) -> Ack:
     return Ack(encoded, acknowledged.digest(state.titulaire, crypto), state.statut.value)
 
 
-def crypto_parts(crypto: NirCrypto) -> tuple[KeyRing, bytes]:
-    """What a worker needs to build its own `NirCrypto` (whose ciphers do not pickle)."""
-    # The same keys, for another process: NirCrypto has no public accessor for them.
-    return crypto._key_ring, crypto._index_key
-
-
 # In a worker process: its NirCrypto, set once when it starts.
 _WORKER: dict[str, NirCrypto] = {}
 
 
-def _start_worker(key_ring: KeyRing, index_key: bytes, parent: int) -> None:
-    _WORKER["crypto"] = NirCrypto(key_ring, index_key)
+def _start_worker(crypto: NirCrypto, parent: int) -> None:
+    _WORKER["crypto"] = crypto
     threading.Thread(target=_orphaned, args=(parent,), daemon=True).start()
 
 
@@ -204,7 +198,7 @@ class Builder:
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(*crypto_parts(crypto), os.getpid()),
+                initargs=(crypto, os.getpid()),
             )
 
     def read(
