@@ -7,9 +7,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from agora_bridge.agora.client import AgoraClient
+from agora_bridge.delivery.claims import Claim
 from agora_bridge.delivery.engine import Engine
 from agora_bridge.delivery.stats import queue_status
 from agora_bridge.ledger.store import read_chain
@@ -281,4 +284,40 @@ async def test_a_step_of_a_snapshot_superseded_during_a_call_is_never_sent(
         (entree,) = bridge.transport.requests("POST", r"/entree$")
         assert b'"date_entree":"2019-03-05"' in entree.content
         await assert_every_attempt_has_its_outcome(bridge)
+        assert await bridge.ledger_intact()
+
+
+async def test_a_claim_failing_mid_tick_lets_the_passes_in_flight_finish(
+    database_url: str,
+) -> None:
+    """A worker's claim fails (a connection a PostgreSQL restart broke, the pool no longer
+    checking it): the tick fails, but only once the other workers' passes have ended, their
+    outcomes committed. Before, the tick's recorder was cancelled under them: a pass still in
+    flight waited for ever on its next record (its claim left to lapse, its task leaked)."""
+    async with delivery(database_url, concurrency=2) as bridge:
+        await bridge.ingest(
+            snapshot("VALIDE", id_dossier="PDL-1"), snapshot("SOLDE", id_dossier="PDL-2")
+        )
+        await bridge.faults({"seed": 1, "latency_ms": [100, 100]})
+        engine = bridge.engine()
+        real_claim = engine._claim
+        claims = 0
+
+        async def claim_then_fail() -> list[Claim]:
+            nonlocal claims
+            claims += 1
+            if claims == 1:
+                return await real_claim()
+            raise OperationalError("claim", {}, ConnectionError("connection is closed"))
+
+        engine._claim = claim_then_fail  # type: ignore[method-assign]
+        with pytest.raises(OperationalError):
+            async with asyncio.timeout(30):
+                await engine.run_once()
+        # PDL-1's pass (two calls) ended first; its worker's claim failed while PDL-2's
+        # pass (five calls) was still going: that pass finished and released its claim.
+        item = await bridge.item("PDL-2")
+        assert (item.etat, item.lease_owner) == ("A_JOUR", None)
+        agora = await bridge.on_agora()
+        assert historique(agora["PDL-2"]) == ["CREATION", "ENTREE", "SORTIE", "SOLDE"]
         assert await bridge.ledger_intact()
