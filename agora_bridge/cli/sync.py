@@ -126,7 +126,8 @@ def _processes(settings: Settings, workers: int, *, once: bool) -> int:
 
     previous = {signum: signal.signal(signum, forward) for signum in _STOP_SIGNALS}
     try:
-        _until_all_ended(children)
+        if not once:  # `--once` children end by themselves: one failing, the others finish
+            _until_all_ended(children)
         outputs = [child.communicate()[0].decode() for child in children]
     finally:
         for signum, handler in previous.items():
@@ -138,9 +139,9 @@ def _processes(settings: Settings, workers: int, *, once: bool) -> int:
 
 
 def _until_all_ended(children: list[subprocess.Popen[bytes]]) -> None:
-    """One child that fails (killed, out of memory) stops the others, their graceful stop:
-    `sync --workers` then fails as a whole, for whatever supervises it to start it again,
-    rather than run on with fewer engines and nobody told."""
+    """Without `--once`: one child that fails (killed, out of memory) stops the others, their
+    graceful stop. `sync --workers` then fails as a whole, for whatever supervises it to start
+    it again, rather than run on with fewer engines and nobody told."""
     stopping = False
     while any(child.poll() is None for child in children):
         if not stopping and any(child.returncode not in (None, 0) for child in children):
