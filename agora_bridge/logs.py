@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Literal, TextIO
@@ -79,6 +79,15 @@ def redact_text(text: str) -> str:
         text = _API_KEY.sub(API_KEY_PLACEHOLDER, text)
     if "input_value=" in text:
         text = _PYDANTIC_INPUT.sub(f"input_value={REDACTED}", text)
+    return text
+
+
+def redact_values(text: str, values: Iterable[str]) -> str:
+    """`text` without the given personal values, as whole words and whatever their case:
+    a stagiaire's names and birth date, which no pattern can tell from other words."""
+    for value in sorted({v for v in values if v.strip()}, key=len, reverse=True):
+        whole = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
+        text = whole.sub(REDACTED, text)
     return text
 
 

@@ -85,7 +85,7 @@ def environment(database_url: str, mock_url: str, lot_size: int) -> dict[str, st
 
 
 def backfill(
-    path: Path, env: dict[str, str], profile: Path | None
+    path: Path, env: dict[str, str], profile: Path | None, workers: int
 ) -> tuple[float, float, float, dict[str, Any]]:
     """Wall seconds, peak RSS MiB, CPU seconds and the JSON report of one run."""
     subprocess.run(
@@ -97,17 +97,24 @@ def backfill(
     command = [sys.executable]
     if profile is not None:
         command += ["-m", "cProfile", "-o", str(profile)]
-    command += ["-m", "agora_bridge", "backfill", str(path), "--json"]
-    started = time.perf_counter()
-    child = subprocess.Popen(  # noqa: S603 (our own CLI)
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert child.stdout is not None
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: the file has invalid lines
-        raise RuntimeError(f"backfill failed with status {os.waitstatus_to_exitcode(status)}")
+    command += ["-m", "agora_bridge", "backfill", str(path), "--json", "--workers", str(workers)]
+    # WARNING and above go to a file: small, shown if the run fails.
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        child = subprocess.Popen(  # noqa: S603 (our own CLI)
+            command, env=env, stdout=subprocess.PIPE, stderr=errors
+        )
+        assert child.stdout is not None
+        output = child.stdout.read()
+        # wait4's usage counts the lot-line workers too (the backfill reaps them): CPU is
+        # their sum, peak RSS the largest of the processes, not their total.
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1) or not output.strip():  # 1: the file has invalid lines
+            errors.seek(0)
+            tail = errors.read()[-4000:].decode(errors="replace")
+            raise RuntimeError(f"backfill failed with status {code}:\n{tail}")
     cpu = usage.ru_utime + usage.ru_stime
     return seconds, usage.ru_maxrss / 1024, cpu, json.loads(output)
 
@@ -127,7 +134,9 @@ async def run(args: argparse.Namespace, path: Path, workdir: Path) -> list[Run]:
         async with mock_process("--lot-delay-s", "0.2") as mock, database(backend, workdir) as url:
             env = environment(url, mock.url, args.lot_size)
             profile = args.profile / f"backfill-{backend}.prof" if args.profile else None
-            seconds, rss, cpu, report = await asyncio.to_thread(backfill, path, env, profile)
+            seconds, rss, cpu, report = await asyncio.to_thread(
+                backfill, path, env, profile, args.workers
+            )
             async with httpx.AsyncClient(base_url=mock.url) as http:
                 stats = (await http.get("/__mock__/stats")).json()
             if stats["lignes_lot"]["ACCEPTE"] != report["acceptes"] or not report["termine"]:
@@ -142,6 +151,7 @@ def main() -> None:
     parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--lot-size", type=int, default=5000)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--workers", type=int, default=0, help="the backfill's --workers")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as name:
         workdir = Path(name)
@@ -151,7 +161,8 @@ def main() -> None:
         runs = asyncio.run(run(args, path, workdir))
     print(
         f"backfill of {args.dossiers:,} generated lines, lots of {args.lot_size:,}, "
-        f"{os.cpu_count()} cores"
+        f"{args.workers} lot-line workers, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     print(
         f"validate: {validate.seconds:.1f} s ({args.dossiers / validate.seconds:,.0f} lines/s), "
@@ -159,7 +170,7 @@ def main() -> None:
     )
     print(
         f"{'backend':>10} {'seconds':>8} {'lines/s':>8} {'sent/s':>7} {'accepted':>9} "
-        f"{'peak RSS MiB':>12} {'CPU s':>6} {'x validate':>10}"
+        f"{'peak RSS MiB':>12} {'CPU s':>6} {'x validate':>10} {'reading s':>9} {'lots s':>7}"
     )
     for r in runs:
         print(

@@ -219,3 +219,14 @@ def test_reconfiguring_replaces_the_handler(stream: io.StringIO) -> None:
     configure_logging(stream=stream)
     get_logger("tests").info("once")
     assert len(json_lines(stream)) == 1
+
+
+def test_redact_values_takes_whole_words_in_any_case_and_quotes_no_pattern() -> None:
+    from agora_bridge.logs import REDACTED, redact_values
+
+    text = "D'ARC-NOËL (d'arc-noël) né le 01/02/1990; D'ARC-NOËLLE et JEANNE restent, JEAN-LUC non"
+    assert redact_values(text, ["d'Arc-Noël", "01/02/1990", "", "  ", "Jean"]) == (
+        f"{REDACTED} ({REDACTED}) né le {REDACTED}; D'ARC-NOËLLE et JEANNE restent,"
+        f" {REDACTED}-LUC non"
+    )
+    assert redact_values("a.b a+b", ["a.b"]) == f"{REDACTED} a+b"  # "." is not a wildcard

@@ -53,6 +53,7 @@ from agora_bridge.orientation.model import (
     Creation,
     Decision,
     Entree,
+    Etat,
     Positionnement,
     StatutOrientation,
 )
@@ -262,7 +263,6 @@ def _transition(change: type[Change], roles: frozenset[Role]) -> Transition:
         ] = None,
     ) -> Answer:
         raw = await request.body()
-        now = datetime.now(UTC)
 
         async def move(connection: AsyncConnection) -> store.Vue:
             # Each lost race is a change another request made: a finite state machine ends
@@ -277,10 +277,10 @@ def _transition(change: type[Change], roles: frozenset[Role]) -> Transition:
                     raise PreconditionFailed("the orientation changed: read it again")
                 parsed = _parsed(change, raw)
                 _refuse(machine.rule_errors(parsed, paris_today()))
+                read = store.etat_of(row.etat)
+                now = _instant_after(read)
                 try:
-                    etat = machine.apply(
-                        store.etat_of(row.etat), parsed, le=now, par=caller.role.value
-                    )
+                    etat = machine.apply(read, parsed, le=now, par=caller.role.value)
                 except machine.TransitionImpossible:
                     current = render(store.vue_of(row, state.crypto))
                     raise Conflict(f"impossible from {row.statut}", orientation=current) from None
@@ -295,6 +295,15 @@ def _transition(change: type[Change], roles: frozenset[Role]) -> Transition:
         return _answer(vue)
 
     return handler
+
+
+def _instant_after(current: Etat) -> datetime:
+    """The instant of a change to `current`, taken once it is read: a request that waited
+    for SQLite's write lock or read again after losing a race on PostgreSQL comes after the
+    change it follows, so its step and `maj_le` must too (a history in order; `modifie_depuis`
+    set to the last `maj_le` seen misses nothing). Never before the last step, whatever the
+    clocks of several workers say."""
+    return max(datetime.now(UTC), current.historique[-1].le)
 
 
 _TRANSITIONS: dict[str, tuple[type[Change], frozenset[Role], str]] = {

@@ -25,9 +25,9 @@ from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.agora.schemas import LigneCompteRendu
+from agora_bridge.backfill import audit
 from agora_bridge.backfill.packing import DEPOSE, REFUSE, TRAITE, Lot
 from agora_bridge.delivery import acknowledged
-from agora_bridge.delivery.acknowledged import Acquittement
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import append
 from agora_bridge.storage import retours
@@ -103,9 +103,17 @@ def acknowledged_rows(
     rows = []
     for o in outcomes:
         if o.resultat == ACCEPTE and o.id_agora is not None:
-            state = Acquittement(o.id_agora, lot.state(o.index))
-            values = acknowledged.row(state, crypto, now=now)
-            rows.append({"id_dossier": lot.dossiers[o.index][0], **values})
+            # `acknowledged.row` of the line's state, encoded when the line was built.
+            acked = lot.acknowledgement(o.index, crypto)
+            rows.append(
+                {
+                    "id_dossier": lot.dossiers[o.index][0],
+                    "id_agora": o.id_agora,
+                    "acquitte": acked.acquitte_dict(),
+                    "titulaire_index": acked.titulaire_index,
+                    "acquitte_at": now,
+                }
+            )
     return rows
 
 
@@ -125,21 +133,23 @@ async def record(
         return False
     await acknowledged.store_all(session, states)
     await session.execute(_CLOSE, [_params(lot, o, now) for o in outcomes])
-    await _lot_done(session, lot, TRAITE, summary(outcomes), now=now)
-    await append(session, [*_line_entries(lot, outcomes, now), _lot_entry(lot, TRAITE, now)])
-    await retours.record(session, _reported(lot, outcomes, now))
+    await _lot_done(session, lot, outcomes, TRAITE, lot.id_lot, now=now)
+    await retours.record(session, _reported(lot, outcomes, states, now))
     return True
 
 
-def _reported(lot: Lot, outcomes: Sequence[LineOutcome], now: datetime) -> list[Event]:
+def _reported(
+    lot: Lot, outcomes: Sequence[LineOutcome], states: list[dict[str, Any]], now: datetime
+) -> list[Event]:
     """What the return flow says of the lot: each created dossier's id and state, each
     rejection with AGORA's code. A duplicate or a line handed over says nothing yet: the
     engine reports the dossier when it links it."""
+    statuts = {row["id_dossier"]: row["acquitte"]["statut"] for row in states}
     events = []
     for o in outcomes:
         id_dossier, _, version = lot.dossiers[o.index]
         if o.resultat == ACCEPTE and o.id_agora is not None:
-            statut = lot.state(o.index).statut.value
+            statut = statuts[id_dossier]
             created = Evenement.ID_AGORA_ATTRIBUE
             events.append(Event(created, id_dossier, version, now, o.id_agora, statut, "LOT"))
         elif o.resultat == REJETE:
@@ -156,8 +166,7 @@ async def refused(session: AsyncSession, lot: Lot, code: str | None, *, now: dat
         for index in range(len(lot.dossiers))
     ]
     await session.execute(_CLOSE, [_params(lot, o, now) for o in outcomes])
-    await _lot_done(session, lot, REFUSE, summary(outcomes), now=now)
-    await append(session, [_lot_entry(lot, REFUSE, now, code=code)])
+    await _lot_done(session, lot, outcomes, REFUSE, code or lot.id_lot, now=now)
 
 
 def _same(value: Any, otherwise: Any) -> Any:
@@ -210,39 +219,43 @@ def _params(lot: Lot, o: LineOutcome, now: datetime) -> dict[str, Any]:
 
 
 async def _lot_done(
-    session: AsyncSession, lot: Lot, statut: str, resultats: dict[str, Any], *, now: datetime
+    session: AsyncSession,
+    lot: Lot,
+    outcomes: Sequence[LineOutcome],
+    statut: str,
+    code: str | None,
+    *,
+    now: datetime,
 ) -> None:
-    """The body (NIRs, names) is no longer needed: dropped."""
-    await session.execute(
-        update(_LOTS)
-        .where(_LOTS.c.cle == lot.cle)
-        .values(statut=statut, resultats=resultats, corps=None, corps_key_id=None, traite_at=now)
-    )
-
-
-def _line_entries(lot: Lot, outcomes: Sequence[LineOutcome], now: datetime) -> list[Entry]:
-    return [
-        Entry(
-            recorded_at=now,
-            kind="lot.outcome",
-            id_dossier=lot.dossiers[o.index][0],
-            version=lot.dossiers[o.index][2],
-            operation=o.resultat,
-            code=o.code,
-            body_digest=lot.cle,
-        )
-        for o in outcomes
-    ]
-
-
-def _lot_entry(lot: Lot, statut: str, now: datetime, *, code: str | None = None) -> Entry:
-    return Entry(
+    """The lot's outcome: its lines' outcomes kept with its dossiers and anchored by one
+    ledger entry (`audit.py`); the body (NIRs, names) is no longer needed: dropped."""
+    lines = [[*lot.dossiers[o.index], o.resultat, o.code] for o in sorted(outcomes, key=_index)]
+    entry = Entry(
         recorded_at=now,
         kind="lot.outcome",
         operation=statut,
-        code=code or lot.id_lot,
-        body_digest=lot.cle,
+        request_id=lot.request_id,
+        code=code[:64] if code else None,
+        body_digest=audit.outcomes_digest(lot.cle, lines),
     )
+    entree = await append(session, [entry])
+    resultats = {**summary(outcomes), audit.ENTRY: entree}
+    await session.execute(
+        update(_LOTS)
+        .where(_LOTS.c.cle == lot.cle)
+        .values(
+            statut=statut,
+            resultats=resultats,
+            dossiers=lines,
+            corps=None,
+            corps_key_id=None,
+            traite_at=now,
+        )
+    )
+
+
+def _index(outcome: LineOutcome) -> int:
+    return outcome.index
 
 
 async def deposited(session: AsyncSession, lot: Lot, id_lot: str, *, now: datetime) -> None:

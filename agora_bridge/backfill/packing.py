@@ -2,13 +2,15 @@
 leaves: its key (the SHA-256 of its body), its lines → dossiers, its body encrypted.
 
 A lot is packed once the whole file is read, from the newest stored snapshot of each dossier:
-a version later in the file is never overtaken by a lot. What the planner would hold (a step
+a version later in the file is never overtaken by a lot. The lines are built by `building`
+(in a pool of processes when asked). What the planner would hold (a step
 AGORA would refuse) and what is no longer sendable go back to the engine, which holds them
 visibly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -17,18 +19,15 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agora_bridge.agora.mapping import from_lot_line, lot_line
-from agora_bridge.backfill.reprise import Progress, marker, save_counts
-from agora_bridge.decision.dossier import AgoraDossier
-from agora_bridge.decision.planner import project
-from agora_bridge.delivery.decisions import next_plan
+from agora_bridge.agora.mapping import from_lot_line
+from agora_bridge.backfill.building import Ack, Builder, Built, Result, StoredRow, ack
+from agora_bridge.backfill.reprise import Counts, Progress, marker, save_counts
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import append
-from agora_bridge.snapshots.perimeter import Classement
 from agora_bridge.storage.crypto import NirCrypto
-from agora_bridge.storage.dossiers import snapshot_of
+from agora_bridge.storage.db import reading
 from agora_bridge.storage.models import Dossier, Livraison, LotReprise
 
 # AGORA's limits of a lot (`agora-v2.md`).
@@ -47,19 +46,18 @@ class Lot:
     dossiers: list[tuple[str, int, int]]
     request_id: str
     id_lot: str | None = None
-    # The final state of each line, when packed by this process (else read from the body).
-    states: list[AgoraDossier] | None = None
+    # Each line's acknowledged state, when packed by this process (else from the body).
+    acks: list[Ack] | None = None
 
-    def state(self, index: int) -> AgoraDossier:
-        if self.states is None:
-            self.states = [from_lot_line(line) for line in self.body.splitlines()]
-        return self.states[index]
+    def acknowledgement(self, index: int, crypto: NirCrypto) -> Ack:
+        if self.acks is None:
+            self.acks = [ack(from_lot_line(line), crypto) for line in self.body.splitlines()]
+        return self.acks[index]
 
 
 @dataclass(frozen=True)
 class Packer:
-    crypto: NirCrypto
-    code_financeur: str
+    builder: Builder
     lot_size: int
 
 
@@ -68,84 +66,111 @@ def body_aad(cle: str) -> bytes:
 
 
 async def pack_next(
-    session: AsyncSession, progress: Progress, packer: Packer, *, numero: int, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    write: asyncio.Lock,
+    progress: Progress,
+    packer: Packer,
+    *,
+    numero: int,
+    now: datetime,
 ) -> Lot | None:
-    """The next lot, recorded with its dossiers in the caller's transaction; None when no
-    dossier is left to pack."""
+    """The next lot, recorded with its dossiers; None when no dossier is left to pack.
+
+    The rows are read and their lines built outside any transaction (the pool works while
+    the compte-rendus of other lots are recorded); then one transaction records the lot and
+    hands back what was not packed. Only this backfill (one at a time, `single.py`) moves a
+    work item's `lot_id`, so the rows read are still set aside when the lot is recorded; a
+    newer snapshot meanwhile bumps the item's generation, which the compte-rendu sees."""
     while True:
-        rows = (await session.execute(_set_aside(progress, packer.lot_size))).all()
+        async with sessions() as session:
+            await reading(session)
+            rows = (await session.execute(_set_aside(progress, packer.lot_size))).all()
         if not rows:
             return None
-        lines, kept, released = _lines(rows, packer, progress)
-        await _release(session, released)
-        if kept:
-            lot = _lot(lines, kept, numero)
-            await _record(session, lot, progress, packer.crypto, now=now)
+        built = await packer.builder.build_all([_stored(row) for row in rows])
+        lines, kept, released, counts = _lines(rows, built, progress)
+        lot = _lot(lines, kept, numero) if kept else None
+        async with write, sessions() as session, session.begin():
+            await _release(session, released)
+            if lot is not None:
+                await _record(session, lot, progress, packer.builder.crypto, now=now)
+            await save_counts(session, progress, counts)
+        if lot is not None:
             return lot
 
 
+_DOSSIERS = cast(Table, Dossier.__table__)
+_D = _DOSSIERS.c
+
+
 def _set_aside(progress: Progress, limit: int) -> Any:
-    return (
-        select(Livraison.id_dossier, Livraison.generation, Dossier)
-        .join(Dossier, Dossier.id_dossier == Livraison.id_dossier)
-        .where(Livraison.lot_id == marker(progress.id))
-        .order_by(Livraison.id_dossier)
+    """The next set-aside rows, in key order. The keys are chosen first, then joined: joined
+    at once, PostgreSQL (its statistics taken before the reading marked most items) joined
+    every set-aside item to its dossier before keeping the first ones, seconds a lot on a
+    million-line file."""
+    first = (
+        select(_ITEMS.c.id_dossier, _ITEMS.c.generation)
+        .where(_ITEMS.c.lot_id == marker(progress.id))
+        .order_by(_ITEMS.c.id_dossier)
         .limit(min(limit, MAX_LINES))
+        .subquery()
+    )
+    return (
+        select(
+            first.c.id_dossier,
+            first.c.generation,
+            _D.version,
+            _D.classement,
+            _D.payload,
+            _D.identite_key_id,
+            _D.identite_ciphertext,
+        )
+        .join(_DOSSIERS, _D.id_dossier == first.c.id_dossier)
+        .order_by(first.c.id_dossier)
+    )
+
+
+def _stored(row: Any) -> StoredRow:
+    return StoredRow(
+        row.id_dossier, row.classement, row.payload, row.identite_key_id, row.identite_ciphertext
     )
 
 
 def _lines(
-    rows: Sequence[Any], packer: Packer, progress: Progress
-) -> tuple[list[tuple[bytes, AgoraDossier]], list[tuple[str, int, int]], list[str]]:
+    rows: Sequence[Any], built: Sequence[Result], progress: Progress
+) -> tuple[list[Built], list[tuple[str, int, int]], list[str], Counts]:
     """The lines of the lot (within 16 MiB: the rest stays set aside for the next one), their
-    dossiers, and the dossiers handed back to the engine."""
-    lines: list[tuple[bytes, AgoraDossier]] = []
+    dossiers, the dossiers handed back to the engine, and the counts with them."""
+    lines: list[Built] = []
     kept: list[tuple[str, int, int]] = []
     released: list[str] = []
     size = 0
     counts = progress.counts.copy()
-    for id_dossier, generation, dossier in rows:
-        packed = _line(dossier, packer)
-        if isinstance(packed, str | None):
-            released.append(id_dossier)
+    for row, packed in zip(rows, built, strict=True):
+        if not isinstance(packed, Built):
+            released.append(row.id_dossier)
             if packed is None:
                 counts.plus_envoyables += 1
             else:
                 counts.retenus_au_lot[packed] += 1
             continue
-        size += len(packed[0]) + 1
+        size += len(packed.line) + 1
         if size > MAX_BYTES:
             break
         lines.append(packed)
-        kept.append((id_dossier, generation, dossier.version))
-    progress.counts = counts  # saved with the lot's record
-    return lines, kept, released
+        kept.append((row.id_dossier, row.generation, row.version))
+    return lines, kept, released, counts
 
 
-def _line(dossier: Dossier, packer: Packer) -> tuple[bytes, AgoraDossier] | str | None:
-    """A lot line and the state it creates; a hold reason; None when no longer sendable."""
-    if dossier.classement != Classement.ENVOYABLE:
-        return None
-    snapshot = snapshot_of(dossier, packer.crypto)
-    plan = next_plan(None, snapshot)
-    if plan.retenue is not None:
-        return plan.retenue
-    state = project(snapshot)
-    line = lot_line(state, code_financeur=packer.code_financeur)
-    return line.model_dump_json().encode(), state
-
-
-def _lot(
-    lines: list[tuple[bytes, AgoraDossier]], kept: list[tuple[str, int, int]], numero: int
-) -> Lot:
-    body = b"".join(line + b"\n" for line, _ in lines)
+def _lot(lines: list[Built], kept: list[tuple[str, int, int]], numero: int) -> Lot:
+    body = b"".join(built.line + b"\n" for built in lines)  # the lines are kept only here
     return Lot(
         cle=hashlib.sha256(body).hexdigest(),
         numero=numero,
         body=body,
         dossiers=kept,
         request_id=str(uuid.uuid4()),
-        states=[state for _, state in lines],
+        acks=[built.ack for built in lines],
     )
 
 
@@ -179,7 +204,6 @@ async def _record(
     await session.flush()
     ids = [id_dossier for id_dossier, _, _ in lot.dossiers]
     await session.execute(update(_ITEMS).where(_ITEMS.c.id_dossier.in_(ids)).values(lot_id=lot.cle))
-    await save_counts(session, progress, progress.counts)
     entry = Entry(
         recorded_at=now,
         kind="lot.submitted",

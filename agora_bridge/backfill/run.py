@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agora_bridge.agora.client import AgoraClient
 from agora_bridge.agora.errors import AgoraPermanentError
 from agora_bridge.backfill import lots, outcomes
+from agora_bridge.backfill.building import Builder, ReadingRules
 from agora_bridge.backfill.lots import Pacing
 from agora_bridge.backfill.packing import Lot, Packer, last_numero, pack_next, unfinished
 from agora_bridge.backfill.reprise import (
@@ -25,11 +26,12 @@ from agora_bridge.backfill.reprise import (
     marker,
     open_reprise,
 )
+from agora_bridge.backfill.single import only_backfill
 from agora_bridge.logs import get_logger
 from agora_bridge.snapshots.perimeter import Perimeter
 from agora_bridge.snapshots.reader import read_lines
 from agora_bridge.storage.crypto import NirCrypto
-from agora_bridge.storage.ingest import Ingestion, ingest_lines
+from agora_bridge.storage.ingest import Ingestion, ingest_parsed
 from agora_bridge.storage.models import Livraison
 
 log = get_logger(__name__)
@@ -43,6 +45,8 @@ class Options:
     perimeter: Perimeter
     in_flight: int = 3  # lots on AGORA at once
     batch_size: int = 1000  # lines stored per transaction
+    # Processes building lot lines (`building.py`); 0: in this process.
+    workers: int = 0
     pacing: Pacing = field(default_factory=Pacing)
 
 
@@ -75,17 +79,26 @@ class Backfill:
     _write: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run(self, path: Path) -> Progress:
-        async with self.sessions() as session, session.begin():
-            progress = await open_reprise(session, path, since=self.options.since, now=self.clock())
-        if not progress.lecture_finie:
-            await self._read(path, progress)
-        if not progress.termine:
-            await self._deliver(progress)
+        """BackfillRunningError when another backfill runs on the database (`single.py`)."""
+        engine = self.sessions.kw["bind"]
+        async with only_backfill(engine):
+            async with self.sessions() as session, session.begin():
+                since, now = self.options.since, self.clock()
+                progress = await open_reprise(session, path, since=since, now=now)
+            options = self.options
+            builder = Builder(self.crypto, options.code_financeur, options.workers)
+            try:
+                if not progress.lecture_finie:
+                    await self._read(path, progress, builder)
+                if not progress.termine:
+                    await self._deliver(progress, builder)
+            finally:
+                builder.close()
         return progress
 
     # ---- Reading -------------------------------------------------------------------------
 
-    async def _read(self, path: Path, progress: Progress) -> None:
+    async def _read(self, path: Path, progress: Progress, builder: Builder) -> None:
         ingestion = Ingestion(
             today=self.today,
             now=self.clock(),
@@ -94,9 +107,10 @@ class Backfill:
             since=progress.since,
         )
         lines = self._unread(read_lines(path), progress.lignes_lues)
-        await ingest_lines(
+        reading = ReadingRules(ingestion.today, ingestion.perimeter, ingestion.since)
+        await ingest_parsed(
             self.sessions,
-            lines,
+            builder.read(lines, reading),
             ingestion,
             batch_size=self.options.batch_size,
             then=Reading(progress),
@@ -113,19 +127,20 @@ class Backfill:
 
     # ---- Lots ----------------------------------------------------------------------------
 
-    async def _deliver(self, progress: Progress) -> None:
+    async def _deliver(self, progress: Progress, builder: Builder) -> None:
         async with self.sessions() as session:
             pending = await unfinished(session, progress, self.crypto)
             numero = await last_numero(session, progress)
             self.observer.delivering(await _to_deliver(session, progress, pending))
         queue: asyncio.Queue[Lot | None] = asyncio.Queue(maxsize=1)
+        packer = Packer(builder, self.options.lot_size)
         async with asyncio.TaskGroup() as group:
             workers = [
                 group.create_task(self._worker(queue)) for _ in range(self.options.in_flight)
             ]
             for restored in pending:
                 await queue.put(restored)
-            while (packed := await self._pack(progress, numero + 1)) is not None:
+            while (packed := await self._pack(progress, packer, numero + 1)) is not None:
                 numero += 1
                 await queue.put(packed)
             for _ in workers:
@@ -134,10 +149,9 @@ class Backfill:
             await finish(session, progress, now=self.clock())
         log.info("backfill.done", reprise=progress.id, lots=numero)
 
-    async def _pack(self, progress: Progress, numero: int) -> Lot | None:
-        packer = Packer(self.crypto, self.options.code_financeur, self.options.lot_size)
-        async with self._write, self.sessions() as session, session.begin():
-            return await pack_next(session, progress, packer, numero=numero, now=self.clock())
+    async def _pack(self, progress: Progress, packer: Packer, numero: int) -> Lot | None:
+        now = self.clock()
+        return await pack_next(self.sessions, self._write, progress, packer, numero=numero, now=now)
 
     async def _worker(self, queue: asyncio.Queue[Lot | None]) -> None:
         while (lot := await queue.get()) is not None:
@@ -152,7 +166,7 @@ class Backfill:
                 async with self._write, self.sessions() as session, session.begin():
                     await outcomes.deposited(session, lot, id_lot, now=self.clock())
                 lot.id_lot = id_lot
-                if lot.states is not None:
+                if lot.acks is not None:
                     lot.body = b""  # AGORA has it: only the states are needed now (memory)
             lines = await lots.compte_rendu(self.client, lot.id_lot, pacing)
         except AgoraPermanentError as error:

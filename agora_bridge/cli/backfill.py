@@ -38,9 +38,14 @@ from agora_bridge.snapshots.validation import paris_today
 from agora_bridge.storage import db
 from agora_bridge.storage.crypto import NirCrypto
 
+# None by default: on a 2-core machine shared with other work a pool did not pay, and each
+# worker holds ~110 MiB (`docs/BACKFILL.md`); `--workers 2` where cores are idle.
+DEFAULT_WORKERS = 0
+
 
 def backfill(
     file: Annotated[Path, typer.Argument(help="JSON Lines snapshot file (.jsonl or .jsonl.gz)")],
+    *,
     since: Annotated[
         str | None,
         typer.Option(help="Cut-off on the entry date (YYYY-MM-DD); default BACKFILL__SINCE"),
@@ -53,6 +58,10 @@ def backfill(
         typer.Option(min=1, max=MAX_LINES, help="Lines per lot; default BACKFILL__LOT_SIZE"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The report as one JSON object")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(min=0, help="Processes building lot lines; 0: none (in this process)"),
+    ] = DEFAULT_WORKERS,
 ) -> None:
     """Send every sendable dossier of FILE to AGORA in lots. Run it again after a crash or
     Ctrl-C: it continues where it stopped. Exit 1 when lines were invalid or rejected."""
@@ -64,6 +73,7 @@ def backfill(
         code_financeur=settings.code_financeur,
         perimeter=Perimeter(settings.perimetre.categories_exclues),
         in_flight=settings.backfill.in_flight,
+        workers=workers,
         pacing=Pacing(
             poll_s=settings.backfill.poll_s,
             poll_max_s=settings.backfill.poll_max_s,

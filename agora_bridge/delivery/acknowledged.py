@@ -9,7 +9,7 @@ snapshot's titulaire is put back when the digests match, one that can match noth
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Insert, Table, select
@@ -22,6 +22,7 @@ from agora_bridge.agora.schemas import from_agora
 from agora_bridge.decision.dossier import AgoraDossier, Titulaire
 from agora_bridge.decision.planner import project
 from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.snapshots.normalise import agora_name
 from agora_bridge.snapshots.perimeter import Classement
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.db import reading
@@ -70,6 +71,25 @@ class Context:
     # `acknowledged` as `etat_agora` stores it (its JSON, its titulaire's digest), while it is
     # the state loaded; None once the pass acknowledged another (`delivery/reported.py`).
     stored: tuple[dict[str, Any], str] | None = None
+
+
+def personal_values(ctx: Context) -> list[str]:
+    """The names and birth date AGORA could quote back in a refusal, as the Région wrote them
+    and as AGORA holds them: what its message must lose before it is stored."""
+    values: list[str] = []
+    if ctx.snapshot is not None:
+        stagiaire = ctx.snapshot.stagiaire
+        names = (stagiaire.nom_naissance, stagiaire.prenom)
+        values += [*names, *map(agora_name, names), *_written(stagiaire.date_naissance)]
+    if ctx.acknowledged is not None:
+        titulaire = ctx.acknowledged.titulaire
+        values += [titulaire.nom_naissance, titulaire.prenom]
+        values += _written(titulaire.date_naissance)
+    return values
+
+
+def _written(day: date) -> list[str]:
+    return [day.isoformat(), day.strftime("%d/%m/%Y")]
 
 
 def encode(dossier: AgoraDossier) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from agora_bridge.agora.errors import AgoraError, AgoraPermanentError, retry_delay
 from agora_bridge.delivery import reported
-from agora_bridge.delivery.acknowledged import Acquittement, Context
+from agora_bridge.delivery.acknowledged import Acquittement, Context, personal_values
 from agora_bridge.delivery.claims import Claim
 from agora_bridge.delivery.outcomes import Issue, issue_of, parked_message
 from agora_bridge.delivery.recorder import Attempt, IfCurrent, Record, Recorder, Written
@@ -184,7 +184,7 @@ class ClaimedItem:
         await self.finish(
             PARQUE,
             code=IfCurrent(error.code or str(error.status), planned),
-            message=IfCurrent(parked_message(error), planned),
+            message=IfCurrent(parked_message(error, personal_values(self._ctx)), planned),
             parked_at=IfCurrent(self._clock(), planned),
             last_outcome=f"{name}:{Issue.PARQUE.value}",
             entries=[entry],

@@ -5,6 +5,7 @@ The names go to `livraison.last_outcome`, the stats and the ledger (`agora.outco
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from agora_bridge.agora.errors import (
@@ -14,7 +15,7 @@ from agora_bridge.agora.errors import (
     DossierExistant,
     TransitionDejaAppliquee,
 )
-from agora_bridge.logs import redact_text
+from agora_bridge.logs import redact_text, redact_values
 
 # A success whose body the client could not read: AGORA may have applied the call.
 _UNREADABLE = "REPONSE_INVALIDE"
@@ -52,12 +53,14 @@ def is_failure(issue: Issue) -> bool:
     return issue in (Issue.AMBIGU, Issue.TRANSITOIRE)
 
 
-def parked_message(error: AgoraPermanentError) -> str:
-    """AGORA's explanation for the ops status: its detail and field errors, NIR-shaped text
-    redacted (AGORA's wording may quote the value it refused)."""
+def parked_message(error: AgoraPermanentError, personal: Iterable[str] = ()) -> str:
+    """AGORA's explanation for the ops status and the return flow: its detail and field
+    errors, with NIR-shaped text and the dossier's `personal` values (names, birth date)
+    redacted: AGORA's wording may quote the value it refused."""
     detail = error.body.get("detail")
     parts = [detail] if isinstance(detail, str) else []
     parts += [
         f"{e.champ}: {e.code}" + (f" ({e.message})" if e.message else "") for e in error.erreurs
     ]
-    return redact_text("; ".join(parts) or str(error))[:_MESSAGE_CHARS]
+    text = redact_values(redact_text("; ".join(parts) or str(error)), personal)
+    return text[:_MESSAGE_CHARS]

@@ -11,7 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from agora_bridge.agora.errors import AgoraPermanentError
-from agora_bridge.delivery.acknowledged import Acquittement, Context, digest, encode
+from agora_bridge.delivery.acknowledged import (
+    Acquittement,
+    Context,
+    digest,
+    encode,
+    personal_values,
+)
 from agora_bridge.delivery.outcomes import parked_message
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.retours import Evenement, Event
@@ -54,7 +60,7 @@ def rejected(ctx: Context, error: AgoraPermanentError, *, now: datetime) -> Even
         ctx.id_agora,
         _statut(ctx),
         error.code or str(error.status),
-        parked_message(error),
+        parked_message(error, personal_values(ctx)),
     )
 
 

@@ -45,8 +45,12 @@ async def append(session: AsyncSession, entries: Sequence[Entry]) -> str:
 
 
 def _columns(entry: Entry) -> dict[str, object]:
-    # Not `asdict`: its deep copy is the costliest part of a large append.
-    return {field.name: getattr(entry, field.name) for field in fields(entry)}
+    # Not `asdict`: its deep copy is the costliest part of a large append; nor `fields()` at
+    # each call (a backfill appends one entry a line read).
+    return {name: getattr(entry, name) for name in _NAMES}
+
+
+_NAMES = tuple(field.name for field in fields(Entry))
 
 
 async def serialise(session: AsyncSession) -> None:

@@ -107,6 +107,11 @@ class NirCrypto:
     def __repr__(self) -> str:
         return f"NirCrypto(newest_key_id={self.newest_key_id!r})"
 
+    def __reduce__(self) -> tuple[type[NirCrypto], tuple[KeyRing, bytes]]:
+        # For a worker process (the backfill's pool): its ciphers do not pickle, the keys do
+        # and rebuild them. Only ever sent through a pipe to our own processes.
+        return NirCrypto, (self._key_ring, self._index_key)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> NirCrypto:
         production = settings.mode == "production"

@@ -75,8 +75,9 @@ def make_engine(
 
     PostgreSQL connections are checked before use, to survive a server restart without
     failing the next request: each time by default, or (`ping_after_idle_s`) only after that
-    long unused. asyncpg's check is three round trips (BEGIN, a statement, ROLLBACK): a busy
-    HTTP API, whose connections come back within milliseconds, skips it. Connections past
+    long unused, and whenever the driver saw the server close it (free). asyncpg's check is
+    three round trips (BEGIN, a statement, ROLLBACK): a busy HTTP API, whose connections come
+    back within milliseconds, skips it. Connections past
     `pool_size` are closed when returned: under steady load they are opened again and again,
     which an API sizes away (`max_overflow=0`: a request waits for a connection instead)."""
     async_url = async_database_url(url)
@@ -103,6 +104,10 @@ def _ping_after_idle(engine: AsyncEngine, idle_s: float) -> None:
         record.info["returned_at"] = time.monotonic()
 
     def checking_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if _closed_by_server(dbapi_connection):
+            # A restart or a backend ended by an administrator, however recently the
+            # connection was used: the driver saw the socket close, no round trip needed.
+            raise DisconnectionError("the server closed the connection")
         returned_at = record.info.get("returned_at")
         if returned_at is None or time.monotonic() - returned_at < idle_s:
             return  # new, or in use a moment ago
@@ -114,6 +119,11 @@ def _ping_after_idle(engine: AsyncEngine, idle_s: float) -> None:
 
     event.listen(engine.sync_engine.pool, "checkin", checked_in)
     event.listen(engine.sync_engine.pool, "checkout", checking_out)
+
+
+def _closed_by_server(dbapi_connection: Any) -> bool:
+    is_closed = getattr(getattr(dbapi_connection, "driver_connection", None), "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

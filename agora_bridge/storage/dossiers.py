@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
@@ -27,9 +28,26 @@ class StoreOutcome(StrEnum):
     IGNORE_VERSION_ANCIENNE = "IGNORE_VERSION_ANCIENNE"
 
 
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A snapshot ready to store: its key, version and date, and its `payload` and identity
+    columns already computed (`identity.snapshot_columns`), by another process maybe (the
+    backfill's reading pool): what storing needs of a `Snapshot`, without the model."""
+
+    id_dossier: str
+    version: int
+    date_maj: datetime
+    columns: dict[str, Any]
+
+
+def seal(snapshot: Snapshot, crypto: NirCrypto) -> Sealed:
+    columns = identity.snapshot_columns(snapshot, crypto)
+    return Sealed(snapshot.id_dossier, snapshot.version, snapshot.date_maj, columns)
+
+
 async def store_snapshot(
     session: AsyncSession,
-    snapshot: Snapshot,
+    snapshot: Snapshot | Sealed,
     classification: Classification,
     crypto: NirCrypto,
     *,
@@ -57,7 +75,7 @@ async def store_snapshot(
 
 async def store_snapshots(
     session: AsyncSession,
-    items: Sequence[tuple[Snapshot, Classification]],
+    items: Sequence[tuple[Snapshot | Sealed, Classification]],
     crypto: NirCrypto,
     *,
     now: datetime,
@@ -132,9 +150,15 @@ async def _count_ignored(session: AsyncSession, ignored: Counter[str]) -> None:
 
 
 def _state(
-    snapshot: Snapshot, classification: Classification, crypto: NirCrypto, *, now: datetime
+    snapshot: Snapshot | Sealed,
+    classification: Classification,
+    crypto: NirCrypto,
+    *,
+    now: datetime,
 ) -> dict[str, Any]:
     """The columns a newer snapshot replaces."""
+    if isinstance(snapshot, Snapshot):
+        snapshot = seal(snapshot, crypto)
     return {
         "id_dossier": snapshot.id_dossier,
         "version": snapshot.version,
@@ -142,7 +166,7 @@ def _state(
         "classement": classification.classement.value,
         "motif": classification.motif,
         "updated_at": now,
-        **identity.snapshot_columns(snapshot, crypto),
+        **snapshot.columns,
     }
 
 

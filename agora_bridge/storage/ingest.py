@@ -33,7 +33,7 @@ from agora_bridge.snapshots.validation import FieldError, Rejection, parse_line
 from agora_bridge.storage import retours
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.db import is_refusal, refusal_cause
-from agora_bridge.storage.dossiers import StoreOutcome, store_snapshot, store_snapshots
+from agora_bridge.storage.dossiers import Sealed, StoreOutcome, store_snapshot, store_snapshots
 from agora_bridge.storage.livraisons import reopen
 from agora_bridge.storage.retours import Evenement, Event
 
@@ -106,7 +106,7 @@ class Ingestion:
 @dataclass(frozen=True, slots=True)
 class ValidLine:
     ligne: int
-    snapshot: Snapshot
+    snapshot: Snapshot | Sealed  # Sealed: parsed, classified and sealed elsewhere (a pool)
     classification: Classification
 
 
@@ -142,7 +142,7 @@ async def ingest_lines(
 
 async def ingest_parsed(
     session_maker: async_sessionmaker[AsyncSession],
-    items: Iterable[tuple[int, Snapshot | Rejection]],
+    items: Iterable[tuple[int, Snapshot | Rejection | ValidLine]],
     ingestion: Ingestion,
     *,
     batch_size: int = 500,
@@ -152,7 +152,8 @@ async def ingest_parsed(
     """Store each valid snapshot, one transaction a batch: a crash loses at most the batch in
     flight, never acknowledged, and importing it again is harmless (versions decide). Outcomes
     are counted once their batch is committed, into `report` when given. `then` adds its own
-    statements to each batch's transaction (the backfill's progress)."""
+    statements to each batch's transaction (the backfill's progress). An item already a
+    `ValidLine` was classified by the caller (the backfill's reading pool)."""
     report = report if report is not None else IngestReport()
     iterator = iter(items)
     while batch := list(islice(iterator, batch_size)):
@@ -169,11 +170,16 @@ async def ingest_parsed(
 
 
 def _classified(
-    ligne: int, result: Snapshot | Rejection, ingestion: Ingestion, report: IngestReport
+    ligne: int,
+    result: Snapshot | Rejection | ValidLine,
+    ingestion: Ingestion,
+    report: IngestReport,
 ) -> ValidLine | None:
     if isinstance(result, Rejection):
         report.reject(ligne, result)
         return None
+    if isinstance(result, ValidLine):
+        return result
     return ValidLine(ligne, result, classify(result, ingestion.perimeter, since=ingestion.since))
 
 

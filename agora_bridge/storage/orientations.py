@@ -29,7 +29,9 @@ from functools import cache
 from typing import Any, TypeAlias, cast
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Integer,
     Row,
     Select,
     String,
@@ -40,6 +42,7 @@ from sqlalchemy import (
     insert,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -417,15 +420,34 @@ async def first_version(connection: AsyncConnection, orientation_id: str, crypto
     return Vue(row, row.first_etat, candidat_of(row, crypto), row.first_seq)
 
 
-def _filtered(caller: Caller, filtres: Filtres) -> list[ColumnElement[bool]]:
-    conditions = [visible(caller.role)]
-    if filtres.statut is not None:
-        conditions.append(ORIENTATION.c.statut == filtres.statut.value)
-    if filtres.session_numero is not None:
-        conditions.append(ORIENTATION.c.session_numero == filtres.session_numero)
-    if filtres.modifie_depuis is not None:
-        conditions.append(ORIENTATION.c.updated_at >= filtres.modifie_depuis)
+def _filtered(role: Role, shape: tuple[bool, bool, bool]) -> list[ColumnElement[bool]]:
+    """The conditions of a listing with these filters present (`_filter_params` binds them)."""
+    conditions = [visible(role)]
+    statut, session_numero, modifie_depuis = shape
+    if statut:
+        conditions.append(ORIENTATION.c.statut == _bound(ORIENTATION, "statut"))
+    if session_numero:
+        conditions.append(ORIENTATION.c.session_numero == _bound(ORIENTATION, "session_numero"))
+    if modifie_depuis:
+        conditions.append(ORIENTATION.c.updated_at >= _bound(ORIENTATION, "updated_at"))
     return conditions
+
+
+def _filter_params(
+    caller: Caller, filtres: Filtres
+) -> tuple[tuple[bool, bool, bool], dict[str, Any]]:
+    values = {
+        "statut": filtres.statut.value if filtres.statut is not None else None,
+        "session_numero": filtres.session_numero,
+        "updated_at": filtres.modifie_depuis,
+    }
+    present = {name: value for name, value in values.items() if value is not None}
+    shape = (
+        values["statut"] is not None,
+        filtres.session_numero is not None,
+        filtres.modifie_depuis is not None,
+    )
+    return shape, _params(ORIENTATION, present) | scope(caller)
 
 
 async def listing(
@@ -440,50 +462,56 @@ async def listing(
     """Up to `limit` orientations, newest change first, and the listing's high water. The
     first page (`page` None): the orientations as they are, and the last change committed,
     read by the same statement (one snapshot: none of the rows is past it). The next ones
-    (`page`: the high water, the position to continue below): each orientation at its last
-    change up to the high water, below that position."""
-    conditions = _filtered(caller, filtres)
+    (`page`: the high water, the position to continue below): `_later_page`."""
+    shape, params = _filter_params(caller, filtres)
+    params["limit"] = limit
     if page is None:
-        statement = (
-            select(*_COLUMNS, _HIGH_WATER).where(*conditions).order_by(ORIENTATION.c.seq.desc())
-        )
-        found = list(await connection.execute(statement.limit(limit), scope(caller)))
+        found = list(await connection.execute(_first_page(caller.role, shape), params))
         return [vue_of(row, crypto) for row in found], found[0].high if found else 0
     high, below = page
-    unchanged = (
-        select(*_COLUMNS)
-        .where(*conditions, ORIENTATION.c.seq <= high, ORIENTATION.c.seq < below)
-        .order_by(ORIENTATION.c.seq.desc())
-        .limit(limit)
-    )
-    rows = [(row.seq, row) for row in await connection.execute(unchanged, scope(caller))]
-    rows += await _changed_since(connection, conditions, scope(caller), high, below)
-    rows.sort(key=lambda item: item[0], reverse=True)
-    vues = [Vue(row, row.etat, candidat_of(row, crypto), pos) for pos, row in rows[:limit]]
+    statement = _later_page(caller.role, shape)
+    found = await connection.execute(statement, params | {"high": high, "below": below})
+    vues = [Vue(row, row.etat, candidat_of(row, crypto), row.position) for row in found]
     return vues, high
 
 
-async def _changed_since(
-    connection: AsyncConnection,
-    conditions: list[ColumnElement[bool]],
-    params: dict[str, Any],
-    high: int,
-    below: int,
-) -> list[tuple[int, Ligne]]:
-    """Orientations changed after the listing started, at their last change up to then
-    (none for one created since: it was not there). The state is the current one's: a
-    listing shows each orientation as it is, at the place it had."""
-    position = (
+_LIMIT = bindparam("limit", type_=Integer())
+
+
+@cache
+def _first_page(role: Role, shape: tuple[bool, bool, bool]) -> Select[Any]:
+    conditions = _filtered(role, shape)
+    statement = select(*_COLUMNS, _HIGH_WATER).where(*conditions)
+    return statement.order_by(ORIENTATION.c.seq.desc()).limit(_LIMIT)
+
+
+@cache
+def _later_page(role: Role, shape: tuple[bool, bool, bool]) -> Select[Any]:
+    """A page after the first, in one statement (one snapshot: an orientation that changes
+    while it runs is read either unchanged or changed, never both): those unchanged since the
+    high water at their change, those changed since at their last change up to it (none for
+    one created since: it was not there), below the page's position. The state is the
+    current one's: a listing shows each orientation as it is, at the place it had. Built
+    once for each role and set of filters, with bound parameters."""
+    conditions = _filtered(role, shape)
+    seq, high = ORIENTATION.c.seq, bindparam("high", type_=BigInteger())
+    below = bindparam("below", type_=BigInteger())
+    unchanged = (
+        select(*_COLUMNS, seq.label("position"))
+        .where(*conditions, seq <= high, seq < below)
+        .order_by(seq.desc())
+        .limit(_LIMIT)
+        .subquery()
+    )
+    last_change = (
         select(func.max(CHANGEMENT.c.seq))
         .where(CHANGEMENT.c.orientation_id == ORIENTATION.c.id, CHANGEMENT.c.seq <= high)
         .scalar_subquery()
-        .label("position")
     )
-    statement = select(*_COLUMNS, position).where(*conditions, ORIENTATION.c.seq > high)
-    found = await connection.execute(statement, params)
-    return [
-        (row.position, row) for row in found if row.position is not None and row.position < below
-    ]
+    changed = select(*_COLUMNS, last_change.label("position")).where(*conditions, seq > high)
+    since = changed.subquery()
+    both = union_all(select(unchanged), select(since).where(since.c.position < below)).subquery()
+    return select(both).order_by(both.c.position.desc()).limit(_LIMIT)
 
 
 async def feed(

@@ -43,13 +43,13 @@ def backfill_environment(database_url: str, mock_url: str) -> dict[str, str]:
 
 
 async def kill_while_working(
-    env: dict[str, str], path: Path, log_path: Path, rng: random.Random
+    env: dict[str, str], path: Path, log_path: Path, rng: random.Random, workers: int
 ) -> bool:
     """Start the backfill, wait until it works (it logged a batch stored, a token or a lot:
     past its start-up, which takes seconds on a busy machine), then SIGKILL it after a random
     moment; False when it had finished by then."""
     with log_path.open("wb") as log:
-        process = await start(env, "backfill", str(path), log=log)
+        process = await start(env, "backfill", str(path), "--workers", str(workers), log=log)
         async with asyncio.timeout(60):
             while process.returncode is None and not _working(log_path.read_bytes()):
                 await asyncio.sleep(0.01)
@@ -67,18 +67,21 @@ def _working(log: bytes) -> bool:
 
 
 async def killed_then_finished(
-    bridge: Bridge, database_url: str, tmp_path: Path, seed: int
+    bridge: Bridge, database_url: str, tmp_path: Path, seed: int, workers: int
 ) -> dict[str, Any]:
+    """`workers`: the backfill's pool (`--workers`), killed with it."""
     rng = random.Random(seed)
     path = every_case_file(tmp_path, dossiers=2000, seed=seed)
     env = backfill_environment(database_url, bridge.mock.url)
     kills = 0
     for attempt in range(3 * KILLS):
-        kills += await kill_while_working(env, path, tmp_path / f"run-{attempt}.log", rng)
+        log = tmp_path / f"run-{attempt}.log"
+        kills += await kill_while_working(env, path, log, rng, workers)
         if kills == KILLS:
             break
     assert kills == KILLS
-    done = await run(env, "backfill", str(path), "--json", timeout_s=120)
+    arguments = ("backfill", str(path), "--json", "--workers", str(workers))
+    done = await run(env, *arguments, timeout_s=120)
     assert done.status == 1, done.stderr  # the file has invalid lines
     (tmp_path / "last.log").write_text(done.stderr)
     report: dict[str, Any] = json.loads(done.stdout)
@@ -127,15 +130,16 @@ def nirs_in(stored: bytes, nirs: set[str]) -> int:
 
 async def test_backfill_killed_at_random_moments_sends_each_dossier_once(tmp_path: Path) -> None:
     # One backend each (SQLite here, PostgreSQL under faults): a run is minutes of start-ups.
+    # With a pool of lot-line workers here, none under faults: both paths are killed.
     url = sqlite_url(tmp_path)
     async with delivery(url) as bridge:
-        report = await killed_then_finished(bridge, url, tmp_path, seed=3)
+        report = await killed_then_finished(bridge, url, tmp_path, seed=3, workers=2)
         assert not report["a_reprendre"]
 
 
 async def test_backfill_killed_under_faults_sends_each_dossier_once(tmp_path: Path) -> None:
     async with throwaway_pg_database() as url, delivery(url) as bridge:
         await bridge.faults(FAULTS)
-        await killed_then_finished(bridge, url, tmp_path, seed=8)
+        await killed_then_finished(bridge, url, tmp_path, seed=8, workers=0)
         stats = await bridge.stats()
         assert stats["rejeux_idempotents"] > 0  # lost answers made it send a lot again

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from agora_bridge.agora.mapping import from_wire
 from agora_bridge.agora.schemas import Dossier, from_agora
+from agora_bridge.backfill import audit
 from agora_bridge.ledger.store import read_chain
 from agora_bridge.snapshots.preflight import preflight
 from agora_bridge.storage.models import EtatAgora, Livraison
@@ -61,6 +62,8 @@ async def test_a_file_with_every_case_ends_on_agora_exactly_as_expected(
             items = {i.id_dossier: i for i in (await session.scalars(select(Livraison)))}
             entries = [link.entry async for link in read_chain(session)]
             events = [stored.event for stored in await read_after(session, 0, 100_000)]
+            audited = {key: await audit.lines_of(session, key) for key in expected}
+            tampered = await audit.tampered(session)
         assert known == {key: agora[key]["id_agora"] for key in expected}
         # The return flow: each created dossier's id and state once, in the lot's transaction.
         created = [e for e in events if e.evenement is Evenement.ID_AGORA_ATTRIBUE]
@@ -71,10 +74,15 @@ async def test_a_file_with_every_case_ends_on_agora_exactly_as_expected(
         }
         assert not any(e.evenement is Evenement.REJETE for e in events)
         assert all(items[key].etat == "A_JOUR" and items[key].lot_id is None for key in expected)
-        lines = [e for e in entries if e.kind == "lot.outcome" and e.id_dossier is not None]
-        assert Counter(e.operation for e in lines) == {"ACCEPTE": len(expected)}
-        assert {e.id_dossier for e in lines} == expected.keys()
+        # Each line's outcome is in its lot's row, anchored by one ledger entry a lot.
+        assert all(len(lines) == 1 for lines in audited.values())
+        assert {line.resultat for lines in audited.values() for line in lines} == {"ACCEPTE"}
+        assert all(line.anchored for lines in audited.values() for line in lines)
+        assert not tampered
+        assert all(e.id_dossier is None for e in entries if e.kind.startswith("lot."))
         assert Counter(e.kind for e in entries)["lot.submitted"] == report.lots
+        done = [e for e in entries if e.kind == "lot.outcome" and e.operation == "TRAITE"]
+        assert len(done) == report.lots
         assert await bridge.ledger_intact()
 
         # The held ones are the engine's: it holds them and sends nothing.

@@ -44,6 +44,39 @@ async def test_a_rejection_then_its_correction_reads_rejected_resumed_created(
         assert "organisme.siret: SIRET_INVALIDE" in message
 
 
+QUOTING = {
+    **SIRET_REFUSED,
+    "detail": "titulaire DUPONT Jean, né le 12/05/1985 : organisme inconnu",
+    "erreurs": [
+        {
+            "champ": "titulaire",
+            "code": "SIRET_INVALIDE",
+            "message": "Dupont (1985-05-12) rattaché à un SIRET fermé; DUPONTEL inchangé",
+        }
+    ],
+}
+
+
+async def test_a_refusal_quoting_the_stagiaire_keeps_its_words_but_not_the_person(
+    database_url: str,
+) -> None:
+    """AGORA's wording may quote the names and birth date it holds: neither the parked work
+    item nor the return flow keeps them (the NIR is redacted by its shape elsewhere)."""
+    async with delivery(database_url) as bridge:
+        bridge.transport.refuse("POST", CREATION, status=422, body=QUOTING)
+        await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-1"))  # Dupont Jean, 1985-05-12
+        await bridge.drain()
+        async with bridge.sessions() as session:
+            reported_message = (await read_after(session, 0, 1))[0].event.message
+        parked_message = (await bridge.item("PDL-1")).message
+        for message in (reported_message, parked_message):
+            assert message is not None
+            assert "organisme inconnu" in message
+            assert "DUPONTEL" in message  # a word that merely starts like the name stays
+            for personal in ("DUPONT ", "Dupont ", "Jean", "12/05/1985", "1985-05-12"):
+                assert personal not in message, personal
+
+
 async def test_an_ambiguous_failure_not_applied_reports_nothing_more(database_url: str) -> None:
     async with delivery(database_url) as bridge:
         bridge.transport.refuse("POST", ENTREE, status=500)  # ambiguous, never reached AGORA

@@ -177,3 +177,16 @@ def test_the_demo_keys_say_what_they_are() -> None:
 def test_a_truncated_ciphertext_is_refused() -> None:
     with pytest.raises(NirDecryptionError):
         crypto().decrypt("old", b"short", aad=AAD)
+
+
+def test_a_crypto_sent_to_another_process_decrypts_what_this_one_encrypted() -> None:
+    import pickle
+
+    from tests.storage.builders import NEW_KEY, OLD_KEY, crypto
+
+    here = crypto(f"{NEW_KEY},{OLD_KEY}")
+    there = pickle.loads(pickle.dumps(here))
+    key_id, blob = here.encrypt("1850578006084", aad=b"dossier:PDL-1")
+    assert there.decrypt(key_id, blob, aad=b"dossier:PDL-1") == "1850578006084"
+    assert there.newest_key_id == "new"
+    assert there.blind_index("185057800608448") == here.blind_index("185057800608448")
