@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time as clock
 from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Annotated
@@ -39,6 +40,7 @@ MAX_WORKERS = 16
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _DONE = re.compile(r"sync done: (\d+) dossier passes")
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_POLL_S = 0.2  # how often `sync --workers` looks at its children
 
 
 @operator_errors
@@ -124,6 +126,8 @@ def _processes(settings: Settings, workers: int, *, once: bool) -> int:
 
     previous = {signum: signal.signal(signum, forward) for signum in _STOP_SIGNALS}
     try:
+        if not once:  # `--once` children end by themselves: one failing, the others finish
+            _until_all_ended(children)
         outputs = [child.communicate()[0].decode() for child in children]
     finally:
         for signum, handler in previous.items():
@@ -132,6 +136,20 @@ def _processes(settings: Settings, workers: int, *, once: bool) -> int:
     if failed:
         raise OperatorError(f"{len(failed)} of {workers} sync processes failed (status {failed})")
     return sum(int(found.group(1)) for out in outputs if (found := _DONE.search(out)))
+
+
+def _until_all_ended(children: list[subprocess.Popen[bytes]]) -> None:
+    """Without `--once`: one child that fails (killed, out of memory) stops the others, their
+    graceful stop. `sync --workers` then fails as a whole, for whatever supervises it to start
+    it again, rather than run on with fewer engines and nobody told."""
+    stopping = False
+    while any(child.poll() is None for child in children):
+        if not stopping and any(child.returncode not in (None, 0) for child in children):
+            stopping = True
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+        clock.sleep(_POLL_S)
 
 
 def _stop_with(parent: int) -> Callable[[], None]:

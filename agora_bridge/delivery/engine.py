@@ -131,7 +131,14 @@ class Engine:
                 clock=self._clock,
             )
             workers = [self._worker(parts, next_claim) for _ in range(self.settings.concurrency)]
-            passes = sum(await asyncio.gather(*workers))
+            # Every worker ends before the recorder does: a worker whose claim failed must
+            # not take the recorder away from passes still in flight (they would wait on
+            # their next record for ever). The tick then fails with the first error.
+            ended = await asyncio.gather(*workers, return_exceptions=True)
+        failed = [result for result in ended if isinstance(result, BaseException)]
+        if failed:
+            raise failed[0]
+        passes = sum(result for result in ended if isinstance(result, int))
         await self._release_unstarted()
         return passes
 

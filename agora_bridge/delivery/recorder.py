@@ -150,13 +150,13 @@ class Recorder:
         except CommitUnknown as error:
             log.error("delivery.group.commit_unknown", records=len(group), cause=error.args[0])
             for pending in group:
-                pending.done.set_exception(error)
+                _fail(pending, error)
             return
         except Exception as error:  # whatever it is, no worker may wait forever
             if not isinstance(error, SQLAlchemyError):
                 log.exception("delivery.group.failed", records=len(group))
             if len(group) == 1:
-                group[0].done.set_exception(error)
+                _fail(group[0], error)
                 return
             log.warning("delivery.group.retried", records=len(group), cause=type(error).__name__)
             for pending in group:
@@ -185,6 +185,13 @@ class Recorder:
                 raise CommitUnknown(type(error).__name__) from error
             raise
         return results
+
+
+def _fail(pending: _Pending, error: Exception) -> None:
+    # A waiter cancelled meanwhile left its future cancelled: setting it would raise and end
+    # the recorder's task, and every later write would wait for ever.
+    if not pending.done.done():
+        pending.done.set_exception(error)
 
 
 async def _statements(

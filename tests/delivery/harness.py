@@ -157,9 +157,14 @@ class Bridge:
 
 @asynccontextmanager
 async def delivery(
-    database_url: str, *, mock_options: dict[str, Any] | None = None, **sync_changes: Any
+    database_url: str,
+    *,
+    mock_options: dict[str, Any] | None = None,
+    engine_options: dict[str, Any] | None = None,
+    **sync_changes: Any,
 ) -> AsyncIterator[Bridge]:
-    database = make_engine(database_url)
+    """`engine_options`: `db.make_engine`'s (`sync`'s pool: `ping_after_idle_s`)."""
+    database = make_engine(database_url, **(engine_options or {}))
     await upgrade(database)
     try:
         async with running_mock(**{"lot_delay_s": 0.05, **(mock_options or {})}) as mock:

@@ -7,14 +7,22 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import func, select, update
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from agora_bridge.agora.client import AgoraClient
+from agora_bridge.cli.sync import IDLE_PING_S
+from agora_bridge.delivery.claims import Claim
 from agora_bridge.delivery.engine import Engine
 from agora_bridge.delivery.stats import queue_status
-from agora_bridge.ledger.store import read_chain
+from agora_bridge.ledger.store import read_chain, verify_ledger
+from agora_bridge.storage.db import async_database_url
 from agora_bridge.storage.models import Livraison
 from tests.builders import snapshot
+from tests.conftest import throwaway_pg_database
 from tests.delivery.checks import assert_every_attempt_has_its_outcome
 from tests.delivery.faulty import Faulty
 from tests.delivery.harness import (
@@ -282,3 +290,98 @@ async def test_a_step_of_a_snapshot_superseded_during_a_call_is_never_sent(
         assert b'"date_entree":"2019-03-05"' in entree.content
         await assert_every_attempt_has_its_outcome(bridge)
         assert await bridge.ledger_intact()
+
+
+async def test_a_claim_failing_mid_tick_lets_the_passes_in_flight_finish(
+    database_url: str,
+) -> None:
+    """A worker's claim fails (a connection a PostgreSQL restart broke, the pool no longer
+    checking it): the tick fails, but only once the other workers' passes have ended, their
+    outcomes committed. Before, the tick's recorder was cancelled under them: a pass still in
+    flight waited for ever on its next record (its claim left to lapse, its task leaked)."""
+    async with delivery(database_url, concurrency=2) as bridge:
+        await bridge.ingest(
+            snapshot("VALIDE", id_dossier="PDL-1"), snapshot("SOLDE", id_dossier="PDL-2")
+        )
+        await bridge.faults({"seed": 1, "latency_ms": [100, 100]})
+        engine = bridge.engine()
+        real_claim = engine._claim
+        claims = 0
+
+        async def claim_then_fail() -> list[Claim]:
+            nonlocal claims
+            claims += 1
+            if claims == 1:
+                return await real_claim()
+            raise OperationalError("claim", {}, ConnectionError("connection is closed"))
+
+        engine._claim = claim_then_fail  # type: ignore[method-assign]
+        with pytest.raises(OperationalError):
+            async with asyncio.timeout(30):
+                await engine.run_once()
+        # PDL-1's pass (two calls) ended first; its worker's claim failed while PDL-2's
+        # pass (five calls) was still going: that pass finished and released its claim.
+        item = await bridge.item("PDL-2")
+        assert (item.etat, item.lease_owner) == ("A_JOUR", None)
+        agora = await bridge.on_agora()
+        assert historique(agora["PDL-2"]) == ["CREATION", "ENTREE", "SORTIE", "SOLDE"]
+        assert await bridge.ledger_intact()
+
+
+async def test_sync_recovers_by_itself_when_postgresql_drops_its_connections() -> None:
+    """`sync`'s pool checks a connection only after 2 s idle: a PostgreSQL restart under load
+    (every connection of the database terminated, several times, mid-delivery) fails some
+    statements. Without anyone stepping in, every dossier still reaches AGORA once and in
+    order, and the ledger stays whole."""
+    async with (
+        throwaway_pg_database() as url,
+        delivery(
+            url, engine_options={"ping_after_idle_s": IDLE_PING_S}, concurrency=4, lease_s=0.5
+        ) as bridge,
+    ):
+        keys = [f"PDL-{n}" for n in range(8)]
+        await bridge.ingest(*(snapshot("SOLDE", id_dossier=key) for key in keys))
+        await bridge.faults({"seed": 3, "latency_ms": [20, 40]})
+        admin = create_async_engine(async_database_url(url), poolclass=NullPool)
+        engine = bridge.engine(interval_s=0.05)
+        stop = asyncio.Event()
+        running = asyncio.create_task(engine.run_forever(stop))
+        terminated = 0
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0.4)
+                async with admin.connect() as connection:
+                    terminated += len((await connection.execute(text(_TERMINATE_OTHERS))).all())
+            # Read through a connection of its own: the bridge's pool is the one under test.
+            async with asyncio.timeout(60):
+                while await _pending(admin):
+                    await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await running
+            async with admin.connect() as connection:
+                intact = (await verify_ledger(AsyncSession(connection))).intact
+            await admin.dispose()
+        assert terminated > 0
+        agora = await bridge.on_agora()
+        assert sorted(agora) == keys
+        for key in keys:
+            assert historique(agora[key]) == ["CREATION", "ENTREE", "SORTIE", "SOLDE"]
+        stats = await bridge.stats()
+        assert stats["creations_refusees_existant"] == 0
+        assert stats["transitions_deja_appliquees"] == 0
+        assert intact
+
+
+async def _pending(database: AsyncEngine) -> int:
+    async with database.connect() as connection:
+        count = await connection.scalar(
+            select(func.count()).select_from(Livraison).where(Livraison.etat != "A_JOUR")
+        )
+        return count or 0
+
+
+_TERMINATE_OTHERS = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)

@@ -203,3 +203,27 @@ async def test_sync_workers_stop_when_their_parent_is_killed() -> None:
             for child in filter(alive, children):
                 os.kill(child, signal.SIGKILL)
             await parent.wait()
+
+
+async def test_sync_workers_stop_together_when_one_child_dies() -> None:
+    """A child killed (out of memory, by hand) stops the others and `sync --workers` fails,
+    for its supervisor to start it again, instead of running on with fewer engines."""
+    async with throwaway_pg_database() as url, delivery(url) as bridge:
+        parent = await start(environment(url, bridge.mock.url), "sync", "--workers", "2")
+        async with asyncio.timeout(30):
+            while len(children := children_of(parent.pid)) < 2:
+                await asyncio.sleep(0.1)
+        killed, other = sorted(children)
+        os.kill(killed, signal.SIGKILL)
+        try:
+            async with asyncio.timeout(30):
+                _, stderr = await parent.communicate()
+        finally:
+            for child in filter(alive, children):
+                os.kill(child, signal.SIGKILL)
+            if parent.returncode is None:
+                parent.kill()
+                await parent.wait()
+        assert parent.returncode == 2
+        assert "of 2 sync processes failed" in stderr.decode()
+        assert not alive(other)

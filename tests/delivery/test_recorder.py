@@ -11,7 +11,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agora_bridge.delivery.claims import claim_due
-from agora_bridge.delivery.recorder import Attempt, IfCurrent, Record, Recorder, Written
+from agora_bridge.delivery.recorder import (
+    Attempt,
+    CommitUnknown,
+    IfCurrent,
+    Record,
+    Recorder,
+    Written,
+)
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import read_chain, verify_ledger
 from agora_bridge.storage.ingest import ingest_parsed
@@ -261,3 +268,36 @@ async def test_passes_whose_commit_was_lost_end_without_sending_and_are_read_bac
     facts = [(link.entry.kind, link.entry.request_id, link.entry.code) for link in links]
     with_ids = [fact for fact in facts if fact[1] is not None]
     assert len(with_ids) == len(set(with_ids))  # no attempt nor outcome written twice
+
+
+async def test_a_waiter_gone_meanwhile_does_not_stop_the_recorder(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A worker cancelled while its group commits (a tick or `serve` shutting down) leaves a
+    cancelled future: the group's failure must not be set on it, else the recorder's task
+    dies of `InvalidStateError` and every later write waits for ever."""
+    await ingest_parsed(session_maker, [(1, snapshot("VALIDE", id_dossier="PDL-1"))], ingestion())
+    now = datetime.now(UTC)
+    async with session_maker() as session, session.begin():
+        (claim,) = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=1)
+    record = Record(claim.id_dossier, claim.token, {"last_outcome": "TEST"})
+    async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
+        real_write = recorder._write
+        committing, answer_lost = asyncio.Event(), asyncio.Event()
+
+        async def first_commit_lost(records: list[Record]) -> list[Written | None]:
+            if not answer_lost.is_set():
+                committing.set()
+                await answer_lost.wait()
+                raise CommitUnknown("ConnectionResetError")
+            return await real_write(records)
+
+        recorder._write = first_commit_lost  # type: ignore[method-assign]
+        waiter = asyncio.create_task(recorder.write(record))
+        await committing.wait()
+        waiter.cancel()
+        answer_lost.set()
+        async with asyncio.timeout(10):
+            written = await recorder.write(record)
+    assert written is not None
+    assert written.generation == claim.generation
