@@ -26,11 +26,13 @@ def test_percentiles_and_the_report() -> None:
     run.record("create", 5.0, 500)
     run.record("create", 7.0, 201)
     run.late_sends_ms.extend([0.0, 1.0])
+    run.from_send_ms.extend([2.0, 4.0])
     assert percentiles([float(v) for v in range(1, 101)]) == (50.5, 95.05, 99.01)
     assert percentiles([7.0]) == (7.0, 7.0, 7.0)
     text = report(run, 100, 1.0, 0.5)
     assert "| get | 100 | 50.5 | 95.0 | 99.0 |" in text
     assert "unexpected statuses: {'create 500': 1}" in text
+    assert text.endswith("| all, from the send | 2 | 3.0 | 3.9 | 4.0 |")
 
 
 def test_the_mix_adds_up_and_draws_every_kind() -> None:
@@ -45,6 +47,7 @@ async def test_a_short_run_against_serve_gets_only_expected_answers() -> None:
         text = await measure(url, rate=30, seconds=1, orientations=10)
     assert "unexpected statuses: none" in text, text
     assert "| all | 30 |" in text, text
+    assert "| all, from the send | 30 |" in text, text
 
 
 async def test_the_floor_runs_first_when_asked() -> None:
