@@ -245,6 +245,8 @@ async def _apply_all(session: AsyncSession, records: list[Record]) -> list[Writt
     """Each record's update, in the order given (the row-lock order). On PostgreSQL a run of
     consecutive records of one shape goes as one pipelined round trip (`_pipelined`): the
     same statement, row by row, so each row keeps its own fence and conditions."""
+    if session.get_bind().dialect.name != "postgresql":  # SQLite: a statement is no round trip
+        return [await _apply(session, record) for record in records]
     results: list[Written | None] = []
     start = 0
     while start < len(records):
