@@ -63,6 +63,11 @@ class CommitUnknown(Exception):
     """The group's COMMIT failed: whether it applied is unknown, so it is never retried."""
 
 
+class RunRefused(SQLAlchemyError):
+    """The database refused a pipelined run of records (`_pipelined`): the driver's error,
+    handled as SQLAlchemy's (the group is retried record by record)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """A call about to leave, riding on a record that carries the previous call's outcome:
@@ -310,7 +315,10 @@ async def _pipelined(session: AsyncSession, run: list[Record]) -> list[Written |
                 for name, process in zip(compiled.names, compiled.processors, strict=True)
             )
         )
-    rows = await driver.fetchmany(compiled.sql, arguments)
+    try:
+        rows = await driver.fetchmany(compiled.sql, arguments)
+    except Exception as error:  # the driver's own: as SQLAlchemy's would be (no traceback)
+        raise RunRefused(type(error).__name__) from error
     # A failed fence returns no row: the rows are matched to their records by dossier.
     found = {row[2]: (row[0], row[1]) for row in rows}
     return first + [

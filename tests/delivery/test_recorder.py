@@ -380,3 +380,32 @@ async def test_a_run_of_records_in_one_round_trip_keeps_each_rows_conditions(
         ("PDL-5", "agora.outcome"),
         ("PDL-5", "agora.attempt"),
     ]
+
+
+async def test_a_run_the_database_refuses_is_retried_record_by_record(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """One row of a run breaks a constraint (on PostgreSQL, inside the pipelined round trip):
+    the group rolls back and goes again record by record; only the bad record fails."""
+    keys = [f"PDL-{n}" for n in range(1, 4)]
+    items = [(n, snapshot("VALIDE", id_dossier=key)) for n, key in enumerate(keys)]
+    await ingest_parsed(session_maker, items, ingestion())
+    now = datetime.now(UTC)
+    async with session_maker() as session, session.begin():
+        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=3)
+    etats = {"PDL-1": "A_JOUR", "PDL-2": "A_JOUR", "PDL-3": "NOT-A-STATE"}
+    async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
+        results = await asyncio.gather(
+            *(
+                recorder.commit(
+                    Record(c.id_dossier, c.token, {"etat": IfCurrent(etats[c.id_dossier], 1)})
+                )
+                for c in sorted(claims, key=lambda c: c.id_dossier)
+            ),
+            return_exceptions=True,
+        )
+    assert results[:2] == [1, 1]
+    assert isinstance(results[2], Exception)
+    async with session_maker() as session:
+        states = [(await session.get(Livraison, key)) for key in keys]
+        assert [item.etat for item in states if item is not None] == ["A_JOUR", "A_JOUR", "A_FAIRE"]
