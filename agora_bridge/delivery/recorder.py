@@ -39,6 +39,7 @@ from sqlalchemy import (
     literal,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -60,6 +61,11 @@ _MAX_GROUP = 256
 
 class CommitUnknown(Exception):
     """The group's COMMIT failed: whether it applied is unknown, so it is never retried."""
+
+
+class RunRefused(SQLAlchemyError):
+    """The database refused a pipelined run of records (`_pipelined`): the driver's error,
+    handled as SQLAlchemy's (the group is retried record by record)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +207,10 @@ async def _statements(
     acknowledged states' rows by dossier."""
     # One row-lock order for every writer; the ledger's lock comes last.
     order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
+    applied = await _apply_all(session, [records[i] for i in order])
     results: list[Written | None] = [None] * len(records)
-    for index in order:
-        results[index] = await _apply(session, records[index])
+    for index, result in zip(order, applied, strict=True):
+        results[index] = result
     rows: dict[str, dict[str, Any]] = {}
     entries: list[Entry] = []
     events: list[Event] = []
@@ -239,6 +246,102 @@ _Shape = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool]
 _STATEMENTS: dict[_Shape, Update] = {}
 
 
+async def _apply_all(session: AsyncSession, records: list[Record]) -> list[Written | None]:
+    """Each record's update, in the order given (the row-lock order). On PostgreSQL a run of
+    consecutive records of one shape goes as one pipelined round trip (`_pipelined`): the
+    same statement, row by row, so each row keeps its own fence and conditions."""
+    if session.get_bind().dialect.name != "postgresql":  # SQLite: a statement is no round trip
+        return [await _apply(session, record) for record in records]
+    results: list[Written | None] = []
+    start = 0
+    while start < len(records):
+        shape = _shape_of(records[start])
+        end = start + 1
+        while end < len(records) and shape is not None and _shape_of(records[end]) == shape:
+            end += 1
+        run = records[start:end]
+        pipelined = await _pipelined(session, run) if shape is not None and len(run) > 1 else None
+        if pipelined is None:
+            pipelined = [await _apply(session, record) for record in run]
+        results.extend(pipelined)
+        start = end
+    return results
+
+
+def _shape_of(record: Record) -> _Shape | None:
+    """The shape of a record whose statement is cached; None for one built alone."""
+    if any(isinstance(value, ClauseElement) for value in record.values.values()):
+        return None
+    plain = tuple(k for k, v in record.values.items() if not isinstance(v, IfCurrent))
+    current = tuple(k for k, v in record.values.items() if isinstance(v, IfCurrent))
+    attempted = tuple(record.attempt.values) if record.attempt is not None else ()
+    return (plain, current, attempted, record.lease_valid_at is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A shape's statement as PostgreSQL's driver takes it: its text, and for each positional
+    parameter its name and the type's bind processing (`UtcDateTime`'s check and UTC)."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+_COMPILED: dict[_Shape, _Compiled] = {}
+
+
+async def _pipelined(session: AsyncSession, run: list[Record]) -> list[Written | None] | None:
+    """Records of one shape through asyncpg's `fetchmany`: the statement once per record,
+    pipelined, in the session's transaction. None where that is not possible (SQLite, where
+    a statement costs no round trip; no transaction open on the driver; a dossier twice)."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql" or len({r.id_dossier for r in run}) < len(run):
+        return None
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    first: list[Written | None] = []
+    if not driver.is_in_transaction():  # the transaction's BEGIN comes with its first statement
+        first, run = [await _apply(session, run[0])], run[1:]
+        if not driver.is_in_transaction():  # never: asyncpg would run them outside it
+            return first + [await _apply(session, record) for record in run]
+    compiled = _compiled(run[0], dialect)
+    arguments = []
+    for record in run:
+        params = _prepared(record)[1]
+        arguments.append(
+            tuple(
+                params[name] if process is None else process(params[name])
+                for name, process in zip(compiled.names, compiled.processors, strict=True)
+            )
+        )
+    try:
+        rows = await driver.fetchmany(compiled.sql, arguments)
+    except Exception as error:  # the driver's own: as SQLAlchemy's would be (no traceback)
+        raise RunRefused(type(error).__name__) from error
+    # A failed fence returns no row: the rows are matched to their records by dossier.
+    found = {row[2]: (row[0], row[1]) for row in rows}
+    return first + [
+        _written(r, *found[r.id_dossier]) if r.id_dossier in found else None for r in run
+    ]
+
+
+def _compiled(record: Record, dialect: Dialect) -> _Compiled:
+    statement, _ = _prepared(record)
+    shape = _shape_of(record)
+    assert shape is not None
+    cached = _COMPILED.get(shape)
+    if cached is None:
+        compiled = statement.returning(_ITEMS.c.id_dossier).compile(dialect=dialect)
+        names = tuple(compiled.positiontup or ())
+        processors = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in names
+        )
+        cached = _COMPILED[shape] = _Compiled(compiled.string, names, processors)
+    return cached
+
+
 async def _apply(session: AsyncSession, record: Record) -> Written | None:
     values = record.values
     if any(isinstance(value, ClauseElement) for value in values.values()):
@@ -248,7 +351,10 @@ async def _apply(session: AsyncSession, record: Record) -> Written | None:
     row = (await session.execute(statement, params)).one_or_none()
     if row is None:
         return None
-    generation, lease_until = row
+    return _written(record, *row)
+
+
+def _written(record: Record, generation: int, lease_until: datetime | None) -> Written:
     attempt = record.attempt
     # The attempt applied iff its condition held: then the generation is the one it expects
     # and the lease is the new one (after `valid_at`); else one of the two says it did not.
@@ -263,10 +369,9 @@ async def _apply(session: AsyncSession, record: Record) -> Written | None:
 
 def _prepared(record: Record) -> tuple[Update, dict[str, Any]]:
     """The record's cached statement and its parameters."""
-    plain = tuple(k for k, v in record.values.items() if not isinstance(v, IfCurrent))
-    current = tuple(k for k, v in record.values.items() if isinstance(v, IfCurrent))
-    attempted = tuple(record.attempt.values) if record.attempt is not None else ()
-    shape = (plain, current, attempted, record.lease_valid_at is not None)
+    shape = _shape_of(record)
+    assert shape is not None  # no SQL expression among its values
+    plain, current, _, _ = shape
     statement = _STATEMENTS.get(shape)
     if statement is None:
         statement = _STATEMENTS[shape] = _statement(*shape)

@@ -18,10 +18,12 @@ from agora_bridge.delivery.recorder import (
     Record,
     Recorder,
     Written,
+    _statements,
 )
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import read_chain, verify_ledger
 from agora_bridge.storage.ingest import ingest_parsed
+from agora_bridge.storage.livraisons import reopen
 from agora_bridge.storage.models import Livraison
 from agora_bridge.storage.retours import Evenement, Event, read_after
 from tests.builders import snapshot
@@ -301,3 +303,109 @@ async def test_a_waiter_gone_meanwhile_does_not_stop_the_recorder(
             written = await recorder.write(record)
     assert written is not None
     assert written.generation == claim.generation
+
+
+class Updates:
+    """The fenced `UPDATE livraison … RETURNING`s that go through SQLAlchemy (a pipelined run
+    goes to the driver directly: only its first statement, which opens the transaction)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.count = 0
+        event.listen(engine.sync_engine, "before_cursor_execute", self._on_statement)
+
+    def _on_statement(self, _c: Connection, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE livraison SET") and "RETURNING" in statement:
+            self.count += 1
+
+
+async def test_a_run_of_records_in_one_round_trip_keeps_each_rows_conditions(
+    migrated_engine: AsyncEngine, session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Five records of one shape (an outcome carrying the next attempt) in one group: on
+    PostgreSQL one pipelined round trip after the first. Each row keeps its own fence and
+    conditions: a newer generation's item and a lapsed lease's keep their attempt out, a lost
+    claim's item is untouched, and the group's ledger entries are those of the rows written."""
+    keys = [f"PDL-{n}" for n in range(1, 6)]
+    await ingest_parsed(
+        session_maker,
+        [(n, snapshot("VALIDE", id_dossier=k)) for n, k in enumerate(keys)],
+        ingestion(),
+    )
+    now = datetime.now(UTC)
+    async with session_maker() as session, session.begin():
+        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=5)
+        await reopen(session, upsert=["PDL-2"], existing=[], now=now)  # a newer snapshot
+    tokens = {claim.id_dossier: claim.token for claim in claims}
+    tokens["PDL-4"] = "a-lost-claim"
+    lapsed = {"PDL-3": now + timedelta(hours=2)}  # its lease ends before the call would leave
+
+    def record(key: str) -> Record:
+        valid_at = lapsed.get(key, now)
+        values = {"last_attempt_at": valid_at, "lease_until": valid_at + timedelta(hours=3)}
+        attempt = Attempt(values | {"last_outcome": "ATTEMPT"}, entry(key), 1, valid_at)
+        return Record(key, tokens[key], {"last_outcome": "SUCCES"}, [outcome(key)], attempt=attempt)
+
+    updates = Updates(migrated_engine)
+    async with session_maker() as session:
+        results = await _statements(session, [record(key) for key in keys], {})
+        await session.commit()
+    postgresql = migrated_engine.dialect.name == "postgresql"
+    assert updates.count == (1 if postgresql else 5)
+    assert results == [
+        Written(1, attempted=True),
+        Written(2, attempted=False),  # a newer generation: the attempt is not recorded
+        Written(1, attempted=False),  # the lease lapsed: the attempt is not recorded
+        None,  # the claim is lost: nothing written
+        Written(1, attempted=True),
+    ]
+    async with session_maker() as session:
+        items = {key: await session.get(Livraison, key) for key in keys}
+        chain = [(link.entry.id_dossier, link.entry.kind) async for link in read_chain(session)]
+        assert (await verify_ledger(session)).intact
+    outcomes = {key: item.last_outcome for key, item in items.items() if item is not None}
+    assert outcomes == {
+        "PDL-1": "ATTEMPT",
+        "PDL-2": "SUCCES",
+        "PDL-3": "SUCCES",
+        "PDL-4": None,
+        "PDL-5": "ATTEMPT",
+    }
+    attempted_at = [item.last_attempt_at for item in items.values() if item is not None]
+    assert attempted_at[1:4] == [None, None, None]
+    assert chain[-6:] == [
+        ("PDL-1", "agora.outcome"),
+        ("PDL-1", "agora.attempt"),
+        ("PDL-2", "agora.outcome"),
+        ("PDL-3", "agora.outcome"),
+        ("PDL-5", "agora.outcome"),
+        ("PDL-5", "agora.attempt"),
+    ]
+
+
+async def test_a_run_the_database_refuses_is_retried_record_by_record(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """One row of a run breaks a constraint (on PostgreSQL, inside the pipelined round trip):
+    the group rolls back and goes again record by record; only the bad record fails."""
+    keys = [f"PDL-{n}" for n in range(1, 4)]
+    items = [(n, snapshot("VALIDE", id_dossier=key)) for n, key in enumerate(keys)]
+    await ingest_parsed(session_maker, items, ingestion())
+    now = datetime.now(UTC)
+    async with session_maker() as session, session.begin():
+        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=3)
+    etats = {"PDL-1": "A_JOUR", "PDL-2": "A_JOUR", "PDL-3": "NOT-A-STATE"}
+    async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
+        results = await asyncio.gather(
+            *(
+                recorder.commit(
+                    Record(c.id_dossier, c.token, {"etat": IfCurrent(etats[c.id_dossier], 1)})
+                )
+                for c in sorted(claims, key=lambda c: c.id_dossier)
+            ),
+            return_exceptions=True,
+        )
+    assert results[:2] == [1, 1]
+    assert isinstance(results[2], Exception)
+    async with session_maker() as session:
+        states = [(await session.get(Livraison, key)) for key in keys]
+        assert [item.etat for item in states if item is not None] == ["A_JOUR", "A_JOUR", "A_FAIRE"]
