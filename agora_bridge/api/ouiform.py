@@ -59,6 +59,7 @@ from agora_bridge.orientation.model import (
 )
 from agora_bridge.snapshots.model import Timestamp
 from agora_bridge.snapshots.validation import FieldError, paris_today
+from agora_bridge.storage import orientation_pages as pages
 from agora_bridge.storage import orientations as store
 from agora_bridge.storage.callers import Caller, Role
 
@@ -220,7 +221,7 @@ async def list_orientations(
     filtres = store.Filtres(statut, session_numero, modifie_depuis)
 
     async def page(connection: AsyncConnection) -> tuple[list[store.Vue], int]:
-        return await store.listing(
+        return await pages.listing(
             connection, caller, filtres, page=(position["h"], position["p"]) if position else None,
             limit=limit + 1, crypto=state.crypto,
         )  # fmt: skip
@@ -344,7 +345,7 @@ async def region_feed(
     after = decode_cursor(cursor, "s")["s"] if cursor else 0
 
     async def page(connection: AsyncConnection) -> list[store.Vue]:
-        return await store.feed(
+        return await pages.feed(
             connection, after=after, since=modifie_depuis, limit=limit, crypto=state.crypto
         )
 

@@ -1,4 +1,5 @@
-"""Orientations at rest: the row, its changes in commit order, creation keys, listings.
+"""Orientations at rest: the row, its changes in commit order, creation keys (pages of them:
+`orientation_pages`).
 
 Every change takes the next number of the `orientation` counter (an UPDATE … RETURNING that
 holds the counter's row lock until commit). Writers are thereby serialised, so numbers become
@@ -29,20 +30,16 @@ from functools import cache
 from typing import Any, TypeAlias, cast
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
-    Integer,
     Row,
     Select,
     String,
     Table,
     bindparam,
     delete,
-    func,
     insert,
     select,
     true,
-    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -61,7 +58,7 @@ from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.identity import seal
 from agora_bridge.storage.models import Compteur, Idempotence, Orientation, OrientationChangement
 
-# A row of `_COLUMNS` (and, in some statements, a few labelled columns more).
+# A row of `COLUMNS` (and, in some statements, a few labelled columns more).
 Ligne: TypeAlias = Row[*tuple[Any, ...]]
 
 COUNTER = "orientation"
@@ -71,7 +68,7 @@ CHANGEMENT = cast(Table, OrientationChangement.__table__)
 IDEMPOTENCE = cast(Table, Idempotence.__table__)
 COMPTEUR = cast(Table, Compteur.__table__)
 # What an answer needs of the row (`api/ouiform_vues.render`, `candidat_of`).
-_COLUMNS = tuple(
+COLUMNS = tuple(
     ORIENTATION.c[name]
     for name in (
         "id", "statut", "version", "seq", "prescripteur_code", "prescripteur_type",
@@ -82,7 +79,7 @@ _COLUMNS = tuple(
 
 
 # The same without the current state, where another one is read.
-_ROW_COLUMNS = tuple(column for column in _COLUMNS if column.name not in ("etat", "seq"))
+ROW_COLUMNS = tuple(column for column in COLUMNS if column.name not in ("etat", "seq"))
 
 
 class KeyReused(Exception):
@@ -92,7 +89,7 @@ class KeyReused(Exception):
 @dataclass(frozen=True, slots=True)
 class Vue:
     """An orientation at one of its versions, with its candidate in clear, ready to render.
-    `row` holds the orientation's `_COLUMNS` (those that never change after creation are the
+    `row` holds the orientation's `COLUMNS` (those that never change after creation are the
     ones read from it; `etat` is the version's)."""
 
     row: Ligne
@@ -128,7 +125,7 @@ def scope(caller: Caller) -> dict[str, str | None]:
 
 
 _FIND = {
-    role: select(*_COLUMNS).where(
+    role: select(*COLUMNS).where(
         ORIENTATION.c.id == bindparam("orientation_id", type_=String()), visible(role)
     )
     for role in Role
@@ -193,7 +190,7 @@ def _next_seq() -> Any:
 
 
 # The number of the last committed change.
-_HIGH_WATER = (
+HIGH_WATER = (
     select(COMPTEUR.c.valeur).where(COMPTEUR.c.nom == COUNTER).scalar_subquery().label("high")
 )
 
@@ -245,11 +242,13 @@ async def create(
     remembered |= {"orientation_id": values["id"], "created_at": now}
     if _on_postgresql(connection):
         statement = _created_at_once(tuple(values), tuple(first), tuple(remembered))
-        params = _params(ORIENTATION, values) | _params(CHANGEMENT, first)
-        row = (await connection.execute(statement, params | _params(IDEMPOTENCE, remembered))).one()
+        params = params_of(ORIENTATION, values) | params_of(CHANGEMENT, first)
+        row = (
+            await connection.execute(statement, params | params_of(IDEMPOTENCE, remembered))
+        ).one()
     else:
         seq = (await connection.execute(_next_seq())).scalar_one()
-        inserted = insert(ORIENTATION).values(**values, seq=seq).returning(*_COLUMNS)
+        inserted = insert(ORIENTATION).values(**values, seq=seq).returning(*COLUMNS)
         row = (await connection.execute(inserted)).one()
         changement = {**first, "seq": seq, "orientation_id": row.id}
         await connection.execute(insert(CHANGEMENT).values(**changement))
@@ -287,14 +286,14 @@ def _creation_values(
 def _typed(table: Table, names: tuple[str, ...]) -> list[Any]:
     # Each parameter carries its column's type, so that JSON, bytes and instants bind as they
     # do in a plain INSERT; named after its table, as two tables share column names.
-    return [_bound(table, name).label(name) for name in names]
+    return [bound(table, name).label(name) for name in names]
 
 
-def _bound(table: Table, name: str) -> Any:
+def bound(table: Table, name: str) -> Any:
     return bindparam(f"{table.name}__{name}", type_=table.c[name].type)
 
 
-def _params(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+def params_of(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     return {f"{table.name}__{name}": value for name, value in values.items()}
 
 
@@ -307,7 +306,7 @@ def _created_at_once(
     orientation = (
         insert(ORIENTATION)
         .from_select([*values, "seq"], select(*_typed(ORIENTATION, values), seq.c.valeur))
-        .returning(*_COLUMNS)
+        .returning(*COLUMNS)
         .cte("inserted")
     )
     first_change = insert(CHANGEMENT).from_select(
@@ -340,7 +339,7 @@ async def record(
     change = {"version": etat.version, "etat": data, "changed_at": now}
     if _on_postgresql(connection):
         params = {"orientation_id": row.id, "read_version": row.version}
-        params |= _params(ORIENTATION, values) | _params(CHANGEMENT, change)
+        params |= params_of(ORIENTATION, values) | params_of(CHANGEMENT, change)
         seq = await connection.scalar(_recorded_at_once(tuple(values), tuple(change)), params)
         return (data, seq) if seq is not None else None
     same_version = (ORIENTATION.c.id == row.id, ORIENTATION.c.version == row.version)
@@ -367,7 +366,7 @@ def _recorded_at_once(values: tuple[str, ...], change: tuple[str, ...]) -> Any:
     moved = (
         update(ORIENTATION)
         .where(*same_version)
-        .values({name: _bound(ORIENTATION, name) for name in values})
+        .values({name: bound(ORIENTATION, name) for name in values})
         .values(seq=select(seq.c.valeur).scalar_subquery())
         .returning(ORIENTATION.c.id, ORIENTATION.c.seq)
         .cte("moved")
@@ -409,7 +408,7 @@ async def first_version(connection: AsyncConnection, orientation_id: str, crypto
     """The orientation as its creation answered it."""
     statement = (
         select(
-            *_ROW_COLUMNS,
+            *ROW_COLUMNS,
             CHANGEMENT.c.etat.label("first_etat"),
             CHANGEMENT.c.seq.label("first_seq"),
         )
@@ -418,123 +417,3 @@ async def first_version(connection: AsyncConnection, orientation_id: str, crypto
     )
     row = (await connection.execute(statement)).one()
     return Vue(row, row.first_etat, candidat_of(row, crypto), row.first_seq)
-
-
-def _filtered(role: Role, shape: tuple[bool, bool, bool]) -> list[ColumnElement[bool]]:
-    """The conditions of a listing with these filters present (`_filter_params` binds them)."""
-    conditions = [visible(role)]
-    statut, session_numero, modifie_depuis = shape
-    if statut:
-        conditions.append(ORIENTATION.c.statut == _bound(ORIENTATION, "statut"))
-    if session_numero:
-        conditions.append(ORIENTATION.c.session_numero == _bound(ORIENTATION, "session_numero"))
-    if modifie_depuis:
-        conditions.append(ORIENTATION.c.updated_at >= _bound(ORIENTATION, "updated_at"))
-    return conditions
-
-
-def _filter_params(
-    caller: Caller, filtres: Filtres
-) -> tuple[tuple[bool, bool, bool], dict[str, Any]]:
-    values = {
-        "statut": filtres.statut.value if filtres.statut is not None else None,
-        "session_numero": filtres.session_numero,
-        "updated_at": filtres.modifie_depuis,
-    }
-    present = {name: value for name, value in values.items() if value is not None}
-    shape = (
-        values["statut"] is not None,
-        filtres.session_numero is not None,
-        filtres.modifie_depuis is not None,
-    )
-    return shape, _params(ORIENTATION, present) | scope(caller)
-
-
-async def listing(
-    connection: AsyncConnection,
-    caller: Caller,
-    filtres: Filtres,
-    *,
-    page: tuple[int, int] | None,
-    limit: int,
-    crypto: NirCrypto,
-) -> tuple[list[Vue], int]:
-    """Up to `limit` orientations, newest change first, and the listing's high water. The
-    first page (`page` None): the orientations as they are, and the last change committed,
-    read by the same statement (one snapshot: none of the rows is past it). The next ones
-    (`page`: the high water, the position to continue below): `_later_page`."""
-    shape, params = _filter_params(caller, filtres)
-    params["limit"] = limit
-    if page is None:
-        found = list(await connection.execute(_first_page(caller.role, shape), params))
-        return [vue_of(row, crypto) for row in found], found[0].high if found else 0
-    high, below = page
-    statement = _later_page(caller.role, shape)
-    found = await connection.execute(statement, params | {"high": high, "below": below})
-    vues = [Vue(row, row.etat, candidat_of(row, crypto), row.position) for row in found]
-    return vues, high
-
-
-_LIMIT = bindparam("limit", type_=Integer())
-
-
-@cache
-def _first_page(role: Role, shape: tuple[bool, bool, bool]) -> Select[Any]:
-    conditions = _filtered(role, shape)
-    statement = select(*_COLUMNS, _HIGH_WATER).where(*conditions)
-    return statement.order_by(ORIENTATION.c.seq.desc()).limit(_LIMIT)
-
-
-@cache
-def _later_page(role: Role, shape: tuple[bool, bool, bool]) -> Select[Any]:
-    """A page after the first, in one statement (one snapshot: an orientation that changes
-    while it runs is read either unchanged or changed, never both): those unchanged since the
-    high water at their change, those changed since at their last change up to it (none for
-    one created since: it was not there), below the page's position. The state is the
-    current one's: a listing shows each orientation as it is, at the place it had. Built
-    once for each role and set of filters, with bound parameters."""
-    conditions = _filtered(role, shape)
-    seq, high = ORIENTATION.c.seq, bindparam("high", type_=BigInteger())
-    below = bindparam("below", type_=BigInteger())
-    unchanged = (
-        select(*_COLUMNS, seq.label("position"))
-        .where(*conditions, seq <= high, seq < below)
-        .order_by(seq.desc())
-        .limit(_LIMIT)
-        .subquery()
-    )
-    last_change = (
-        select(func.max(CHANGEMENT.c.seq))
-        .where(CHANGEMENT.c.orientation_id == ORIENTATION.c.id, CHANGEMENT.c.seq <= high)
-        .scalar_subquery()
-    )
-    changed = select(*_COLUMNS, last_change.label("position")).where(*conditions, seq > high)
-    since = changed.subquery()
-    both = union_all(select(unchanged), select(since).where(since.c.position < below)).subquery()
-    return select(both).order_by(both.c.position.desc()).limit(_LIMIT)
-
-
-async def feed(
-    connection: AsyncConnection,
-    *,
-    after: int,
-    since: datetime | None,
-    limit: int,
-    crypto: NirCrypto,
-) -> list[Vue]:
-    """Every change after number `after`, oldest first, the orientation as that change left it."""
-    statement = (
-        select(
-            *_ROW_COLUMNS,
-            CHANGEMENT.c.etat.label("change_etat"),
-            CHANGEMENT.c.seq.label("change_seq"),
-        )
-        .join_from(CHANGEMENT, ORIENTATION, ORIENTATION.c.id == CHANGEMENT.c.orientation_id)
-        .where(CHANGEMENT.c.seq > after)
-        .order_by(CHANGEMENT.c.seq)
-        .limit(limit)
-    )
-    if since is not None:
-        statement = statement.where(CHANGEMENT.c.changed_at >= since)
-    found = await connection.execute(statement)
-    return [Vue(row, row.change_etat, candidat_of(row, crypto), row.change_seq) for row in found]
