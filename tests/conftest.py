@@ -45,6 +45,22 @@ async def throwaway_pg_database() -> AsyncIterator[str]:
         await admin.dispose()
 
 
+async def other_backends(url: str, *, terminate: bool = False) -> int:
+    """The database's other server processes (the app's connections): how many there are, or,
+    with `terminate`, how many were ended (what a PostgreSQL restart does to them)."""
+    counted = "count(pg_terminate_backend(pid))" if terminate else "count(*)"
+    admin = create_async_engine(async_database_url(url), poolclass=NullPool)
+    async with admin.connect() as connection:
+        found = await connection.scalar(
+            text(
+                f"SELECT {counted} FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    await admin.dispose()
+    return int(found or 0)
+
+
 def sqlite_url(directory: Path) -> str:
     return f"sqlite+aiosqlite:///{directory / 'bridge.db'}"
 

@@ -9,32 +9,16 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import NullPool, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import select
 
 from agora_bridge.api import app as app_module
 from agora_bridge.orientation import machine
 from agora_bridge.orientation.model import Abandon
 from agora_bridge.storage import orientations as store
-from agora_bridge.storage.db import async_database_url
 from tests.api.builders import bearer, bridge, sessions_of, settings
 from tests.api.conftest import migrate
 from tests.api.ouiform_builders import BASE, BODIES, callers, create, moved
-from tests.conftest import throwaway_pg_database
-
-
-async def _drop_connections(url: str) -> int:
-    """What a PostgreSQL restart does to the API's connections: ends their backends."""
-    admin = create_async_engine(async_database_url(url), poolclass=NullPool)
-    async with admin.connect() as connection:
-        ended = await connection.scalar(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-    await admin.dispose()
-    return int(ended or 0)
+from tests.conftest import other_backends, throwaway_pg_database
 
 
 async def test_connections_dropped_while_idle_cost_no_request(
@@ -46,7 +30,7 @@ async def test_connections_dropped_while_idle_cost_no_request(
         async with bridge(settings(url)) as (app, client):
             keys = await callers(sessions_of(app))
             created = await asyncio.gather(*(create(client, keys.prescripteur) for _ in range(5)))
-            assert await _drop_connections(url) >= 1
+            assert await other_backends(url, terminate=True) >= 1
             await asyncio.sleep(0.1)  # idle past the threshold: checked before use
             for orientation in created:
                 response = await client.get(f"{BASE}/{orientation['id']}", headers=bearer(keys.ops))

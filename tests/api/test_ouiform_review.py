@@ -8,18 +8,16 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import NullPool, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agora_bridge.api import app as app_module
 from agora_bridge.api import ouiform
-from agora_bridge.storage.db import async_database_url
 from agora_bridge.storage.models import Orientation
 from tests.api.builders import bearer, bridge, sessions_of, settings
 from tests.api.conftest import migrate
 from tests.api.ouiform_builders import BASE, callers, create, creation, move, moved
-from tests.api.test_ouiform_database import _drop_connections
-from tests.conftest import throwaway_pg_database
+from tests.conftest import other_backends, throwaway_pg_database
 
 
 async def test_a_page_read_while_an_orientation_below_the_cursor_changes_shows_it_once(
@@ -52,19 +50,6 @@ async def test_a_page_read_while_an_orientation_below_the_cursor_changes_shows_i
         assert page["items"][0]["statut"] in ("PRESCRITE", "POSITIONNEE")
 
 
-async def _backends(url: str) -> int:
-    admin = create_async_engine(async_database_url(url), poolclass=NullPool)
-    async with admin.connect() as connection:
-        count = await connection.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-    await admin.dispose()
-    return int(count or 0)
-
-
 async def test_a_connection_dropped_while_busy_costs_no_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -77,9 +62,9 @@ async def test_a_connection_dropped_while_busy_costs_no_request(
         async with bridge(settings(url)) as (app, client):
             keys = await callers(sessions_of(app))
             created = await asyncio.gather(*(create(client, keys.prescripteur) for _ in range(5)))
-            assert await _drop_connections(url) >= 1
+            assert await other_backends(url, terminate=True) >= 1
             for _ in range(100):  # pg_terminate_backend only signals: wait for the ends
-                if await _backends(url) == 0:
+                if await other_backends(url) == 0:
                     break
                 await asyncio.sleep(0.02)
             answers = await asyncio.gather(
