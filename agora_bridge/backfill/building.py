@@ -35,12 +35,11 @@ from typing import Any, NamedTuple
 
 from agora_bridge.agora.mapping import lot_line
 from agora_bridge.decision.dossier import AgoraDossier
-from agora_bridge.decision.planner import project
+from agora_bridge.decision.planner import plan_target, project
 from agora_bridge.delivery import acknowledged
-from agora_bridge.delivery.decisions import next_plan
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import Classement, Classification, Perimeter, classify
-from agora_bridge.snapshots.validation import Rejection, parse_line
+from agora_bridge.snapshots.validation import Rejection, paris_today, parse_line
 from agora_bridge.storage import identity
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.dossiers import Sealed, seal
@@ -99,10 +98,11 @@ def build(row: StoredRow, code_financeur: str, crypto: NirCrypto) -> Result:
         return None
     clear = identity.decrypt(row.id_dossier, row.key_id, row.blob, crypto)
     snapshot = Snapshot.model_validate(identity.merged(row.payload, clear))
-    plan = next_plan(None, snapshot)
+    # Projected once: the plan (`delivery.decisions.next_plan` from nothing) and the line.
+    state = project(snapshot)
+    plan = plan_target(None, state, today=paris_today())
     if plan.retenue is not None:
         return plan.retenue
-    state = project(snapshot)
     line = lot_line(state, code_financeur=code_financeur)
     # `acknowledged.encode(state)` is this line without its titulaire and code_financeur, with
     # the state's statut: taken from the line already built (a test checks they are equal).
