@@ -105,8 +105,9 @@ def _memes(*names: str) -> tuple[Champ, ...]:
     return tuple(Champ(name, name) for name in names)
 
 
-def _certification(pair: tuple[TypeCertification, str]) -> wire.Certification:
-    return wire.Certification(type=pair[0], code=pair[1])
+def _certification(pair: tuple[TypeCertification, str]) -> dict[str, Any]:
+    # Validated with its body (`Corps.construire`), once.
+    return {"type": pair[0], "code": pair[1]}
 
 
 TITULAIRE = Corps(
