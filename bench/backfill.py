@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,7 +37,8 @@ from agora_bridge.storage.crypto import DEMO_NIR_INDEX_KEY, DEMO_NIR_KEYS
 from agora_bridge.storage.models import Reprise
 from agora_bridge.synthetic import write_file
 from bench.api_keys import throwaway_database
-from bench.floor import mock_process
+from bench.floor import cpu_seconds, mock_process
+from bench.sync import tree_cpu_seconds
 from bench.validate_memory import measure_validate
 from mocks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
@@ -50,10 +52,13 @@ class Run:
     report: dict[str, Any]
     reading_s: float  # from the reprise's creation to the end of reading (its own record)
     lots_s: float  # from there to the last lot's outcome
+    lots_cpu_s: float  # the backfill's CPU (with its workers') in the lot phase
+    mock_cpu_s: float  # the mock's CPU over the run (its lots' lines, its polls)
 
 
-async def phases(url: str) -> tuple[float, float]:
-    """The reading and lot phases' durations, from the reprise's own timestamps."""
+async def phases(url: str) -> tuple[float, float, float]:
+    """The reading and lot phases' durations, from the reprise's own timestamps, and the
+    instant reading ended (epoch seconds)."""
     engine = db.make_engine(url)
     try:
         async with db.make_sessionmaker(engine)() as session:
@@ -63,7 +68,35 @@ async def phases(url: str) -> tuple[float, float]:
     assert reprise.lecture_finie_at is not None
     assert reprise.termine_at is not None
     reading = (reprise.lecture_finie_at - reprise.created_at).total_seconds()
-    return reading, (reprise.termine_at - reprise.lecture_finie_at).total_seconds()
+    lots = (reprise.termine_at - reprise.lecture_finie_at).total_seconds()
+    return reading, lots, reprise.lecture_finie_at.timestamp()
+
+
+class CpuSamples:
+    """The CPU of a process and its children every 50 ms (epoch seconds, CPU seconds): the
+    CPU of the lot phase is the total less the CPU at the end of reading."""
+
+    def __init__(self, pid: int) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._pid = pid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                self.samples.append((time.time(), tree_cpu_seconds(self._pid)))
+            except (FileNotFoundError, ProcessLookupError):
+                return  # the process is gone (or a child ended between two reads)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def at(self, instant: float) -> float:
+        before = [cpu for when, cpu in self.samples if when <= instant]
+        return before[-1] if before else 0.0
 
 
 def environment(database_url: str, mock_url: str, lot_size: int) -> dict[str, str]:
@@ -86,8 +119,8 @@ def environment(database_url: str, mock_url: str, lot_size: int) -> dict[str, st
 
 def backfill(
     path: Path, env: dict[str, str], profile: Path | None, workers: int
-) -> tuple[float, float, float, dict[str, Any]]:
-    """Wall seconds, peak RSS MiB, CPU seconds and the JSON report of one run."""
+) -> tuple[float, float, float, dict[str, Any], CpuSamples]:
+    """Wall seconds, peak RSS MiB, CPU seconds, the JSON report and CPU samples of one run."""
     subprocess.run(
         [sys.executable, "-m", "agora_bridge", "db", "upgrade"],
         env=env,
@@ -105,9 +138,11 @@ def backfill(
             command, env=env, stdout=subprocess.PIPE, stderr=errors
         )
         assert child.stdout is not None
+        samples = CpuSamples(child.pid)
         output = child.stdout.read()
         # wait4's usage counts the lot-line workers too (the backfill reaps them): CPU is
         # their sum, peak RSS the largest of the processes, not their total.
+        samples.stop()
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
         code = os.waitstatus_to_exitcode(status)
@@ -116,7 +151,7 @@ def backfill(
             tail = errors.read()[-4000:].decode(errors="replace")
             raise RuntimeError(f"backfill failed with status {code}:\n{tail}")
     cpu = usage.ru_utime + usage.ru_stime
-    return seconds, usage.ru_maxrss / 1024, cpu, json.loads(output)
+    return seconds, usage.ru_maxrss / 1024, cpu, json.loads(output), samples
 
 
 @asynccontextmanager
@@ -134,14 +169,20 @@ async def run(args: argparse.Namespace, path: Path, workdir: Path) -> list[Run]:
         async with mock_process("--lot-delay-s", "0.2") as mock, database(backend, workdir) as url:
             env = environment(url, mock.url, args.lot_size)
             profile = args.profile / f"backfill-{backend}.prof" if args.profile else None
-            seconds, rss, cpu, report = await asyncio.to_thread(
+            mock_before = cpu_seconds(mock.pid)
+            seconds, rss, cpu, report, samples = await asyncio.to_thread(
                 backfill, path, env, profile, args.workers
             )
+            mock_cpu = cpu_seconds(mock.pid) - mock_before
             async with httpx.AsyncClient(base_url=mock.url) as http:
                 stats = (await http.get("/__mock__/stats")).json()
             if stats["lignes_lot"]["ACCEPTE"] != report["acceptes"] or not report["termine"]:
                 raise RuntimeError(f"incomplete backfill: {report} / {stats}")
-            runs.append(Run(backend, seconds, rss, cpu, report, *await phases(url)))
+            reading_s, lots_s, read_at = await phases(url)
+            lots_cpu = cpu - samples.at(read_at)
+            runs.append(
+                Run(backend, seconds, rss, cpu, report, reading_s, lots_s, lots_cpu, mock_cpu)
+            )
     return runs
 
 
@@ -170,14 +211,17 @@ def main() -> None:
     )
     print(
         f"{'backend':>10} {'seconds':>8} {'lines/s':>8} {'sent/s':>7} {'accepted':>9} "
-        f"{'peak RSS MiB':>12} {'CPU s':>6} {'x validate':>10} {'reading s':>9} {'lots s':>7}"
+        f"{'peak RSS MiB':>12} {'CPU s':>6} {'x validate':>10} {'reading s':>9} {'lots s':>7} "
+        f"{'lots CPU µs/line':>16} {'mock µs/line':>12}"
     )
     for r in runs:
         print(
             f"{r.backend:>10} {r.seconds:>8.1f} {args.dossiers / r.seconds:>8,.0f} "
             f"{r.report['envoyes'] / r.seconds:>7,.0f} {r.report['acceptes']:>9,} "
             f"{r.peak_rss_mib:>12.0f} {r.cpu_s:>6.0f} {r.seconds / validate.seconds:>10.2f} "
-            f"{r.reading_s:>9.1f} {r.lots_s:>7.1f}"
+            f"{r.reading_s:>9.1f} {r.lots_s:>7.1f} "
+            f"{r.lots_cpu_s * 1e6 / max(r.report['envoyes'], 1):>16.0f} "
+            f"{r.mock_cpu_s * 1e6 / max(r.report['envoyes'], 1):>12.0f}"
         )
 
 

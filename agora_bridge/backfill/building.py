@@ -35,12 +35,11 @@ from typing import Any, NamedTuple
 
 from agora_bridge.agora.mapping import lot_line
 from agora_bridge.decision.dossier import AgoraDossier
-from agora_bridge.decision.planner import project
+from agora_bridge.decision.planner import plan_target, project
 from agora_bridge.delivery import acknowledged
-from agora_bridge.delivery.decisions import next_plan
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import Classement, Classification, Perimeter, classify
-from agora_bridge.snapshots.validation import Rejection, parse_line
+from agora_bridge.snapshots.validation import Rejection, paris_today, parse_line
 from agora_bridge.storage import identity
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.dossiers import Sealed, seal
@@ -94,23 +93,29 @@ class Built(NamedTuple):
 Result = Built | str | None
 
 
-def build(row: StoredRow, code_financeur: str, crypto: NirCrypto) -> Result:
+def build(row: StoredRow, code_financeur: str, crypto: NirCrypto, today: date) -> Result:
+    """`today`: the Région's day (`paris_today()`), against which a step dated later is held
+    (`delivery.decisions.next_plan`): read once for the rows of a lot."""
     if row.classement != Classement.ENVOYABLE:
         return None
     clear = identity.decrypt(row.id_dossier, row.key_id, row.blob, crypto)
     snapshot = Snapshot.model_validate(identity.merged(row.payload, clear))
-    plan = next_plan(None, snapshot)
+    # Projected once: the plan (`delivery.decisions.next_plan` from nothing) and the line.
+    state = project(snapshot)
+    plan = plan_target(None, state, today=today)
     if plan.retenue is not None:
         return plan.retenue
-    state = project(snapshot)
     line = lot_line(state, code_financeur=code_financeur)
     # `acknowledged.encode(state)` is this line without its titulaire and code_financeur, with
-    # the state's statut: taken from the line already built (a test checks they are equal).
+    # the state's statut; the line is that part with them put back: the line is serialised
+    # once (a test checks both equal their model's own JSON).
     without = line.model_dump_json(exclude=_NOT_ACKNOWLEDGED)
     statut = state.statut.value
     acquitte = f'{without[:-1]},"statut":{json.dumps(statut)}}}'
+    titulaire = line.titulaire.model_dump_json()
+    whole = f'{{"code_financeur":{json.dumps(line.code_financeur)},"titulaire":{titulaire},'
     digest = acknowledged.digest(state.titulaire, crypto)
-    return Built(line.model_dump_json().encode(), Ack(acquitte, digest, statut))
+    return Built(f"{whole}{without[1:]}".encode(), Ack(acquitte, digest, statut))
 
 
 _NOT_ACKNOWLEDGED = {"titulaire", "code_financeur"}
@@ -140,9 +145,9 @@ def _orphaned(parent: int) -> None:
     os._exit(0)
 
 
-def _build_chunk(rows: list[StoredRow], code_financeur: str) -> list[Result]:
+def _build_chunk(rows: list[StoredRow], code_financeur: str, today: date) -> list[Result]:
     crypto = _WORKER["crypto"]
-    return [build(row, code_financeur, crypto) for row in rows]
+    return [build(row, code_financeur, crypto, today) for row in rows]
 
 
 # A line read by a worker, as tuples: (number, Rejection) or (number, (id_dossier, version,
@@ -221,13 +226,14 @@ class Builder:
             yield from map(_valid, ahead.popleft().result())
 
     async def build_all(self, rows: Sequence[StoredRow]) -> list[Result]:
+        today = paris_today()
         if self._pool is None:
-            return [build(row, self.code_financeur, self.crypto) for row in rows]
+            return [build(row, self.code_financeur, self.crypto, today) for row in rows]
         loop = asyncio.get_running_loop()
         chunks = [list(rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
         done = await asyncio.gather(
             *(
-                loop.run_in_executor(self._pool, _build_chunk, chunk, self.code_financeur)
+                loop.run_in_executor(self._pool, _build_chunk, chunk, self.code_financeur, today)
                 for chunk in chunks
             )
         )

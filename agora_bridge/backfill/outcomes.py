@@ -109,9 +109,10 @@ def acknowledged_rows(
                 {
                     "id_dossier": lot.dossiers[o.index][0],
                     "id_agora": o.id_agora,
-                    "acquitte": acked.acquitte_dict(),
+                    "acquitte": acked.acquitte,  # its JSON text, stored as it is
                     "titulaire_index": acked.titulaire_index,
                     "acquitte_at": now,
+                    "statut": acked.statut,  # for the return flow (not a column)
                 }
             )
     return rows
@@ -144,7 +145,7 @@ def _reported(
     """What the return flow says of the lot: each created dossier's id and state, each
     rejection with AGORA's code. A duplicate or a line handed over says nothing yet: the
     engine reports the dossier when it links it."""
-    statuts = {row["id_dossier"]: row["acquitte"]["statut"] for row in states}
+    statuts = {row["id_dossier"]: row["statut"] for row in states}
     events = []
     for o in outcomes:
         id_dossier, _, version = lot.dossiers[o.index]

@@ -39,6 +39,7 @@ __all__ = [
     "Retenue",
     "path",
     "plan",
+    "plan_target",
     "project",
 ]
 
@@ -109,7 +110,15 @@ def plan(
     `today` is passed to `apply` for `DATE_FUTURE` (None: the snapshot's dates were checked
     against the day it was validated, which is not later than today).
     """
-    proposed = _propose(acknowledged, snapshot)
+    return plan_target(acknowledged, project(snapshot), today=today)
+
+
+def plan_target(
+    acknowledged: AgoraDossier | None, target: AgoraDossier, *, today: date | None = None
+) -> Plan:
+    """`plan` from the snapshot's projection `target`, for a caller that needs the
+    projection too (a backfill line): a snapshot is projected once."""
+    proposed = _propose(acknowledged, target)
     refused = _first_refusal(acknowledged, proposed.operations, today)
     if refused is None:
         return proposed
@@ -129,8 +138,7 @@ def _first_refusal(
     return None
 
 
-def _propose(acknowledged: AgoraDossier | None, snapshot: Snapshot) -> Plan:
-    target = project(snapshot)
+def _propose(acknowledged: AgoraDossier | None, target: AgoraDossier) -> Plan:
     if target.statut is Statut.ANNULE and target.sortie is not None:
         return Plan(retenue=ANNULATION_APRES_SORTIE)
     if acknowledged is None:

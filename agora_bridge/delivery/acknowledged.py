@@ -8,12 +8,15 @@ snapshot's titulaire is put back when the digests match, one that can match noth
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, select
+from sqlalchemy import Insert, Table, Text, bindparam, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.agora import schemas as wire
@@ -127,15 +130,30 @@ def row(acquittement: Acquittement, crypto: NirCrypto, *, now: datetime) -> dict
 
 
 async def store_all(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Upsert acknowledged states (`row()` plus `id_dossier`), one statement for all
-    (executemany), in the order of their keys: one row-lock order for every writer."""
+    """Upsert acknowledged states (`row()` plus `id_dossier`; `acquitte` as a dict or as its
+    JSON text already), one statement for all (executemany), in the order of their keys: one
+    row-lock order for every writer."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     statement = _UPSERTS.get(dialect)
     if statement is None:
         statement = _UPSERTS[dialect] = _upsert(dialect)
-    await session.execute(statement, sorted(rows, key=lambda row: str(row["id_dossier"])))
+    ordered = sorted(rows, key=lambda row: str(row["id_dossier"]))
+    await session.execute(statement, [_params(row) for row in ordered])
+
+
+def _params(row: dict[str, Any]) -> dict[str, Any]:
+    acquitte = row["acquitte"]
+    if not isinstance(acquitte, str):
+        acquitte = json.dumps(acquitte, separators=(",", ":"), ensure_ascii=False)
+    return {
+        "p_id_dossier": row["id_dossier"],
+        "p_id_agora": row["id_agora"],
+        "p_acquitte": acquitte,
+        "p_titulaire_index": row["titulaire_index"],
+        "p_acquitte_at": row["acquitte_at"],
+    }
 
 
 # Built once per dialect: the recorder runs it for most of its groups.
@@ -144,10 +162,20 @@ _STORED = ("id_agora", "acquitte", "titulaire_index", "acquitte_at")  # `row()`'
 
 
 def _upsert(dialect: str) -> Insert:
+    """`acquitte` is bound as the JSON text it is (a backfill's lines hold it encoded
+    already): the column type's own encoding per row cost as much as the rest of the row.
+    PostgreSQL reads the text as jsonb; SQLite's JSON column is that text."""
     table = cast(Table, EtatAgora.__table__)
     insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    text: Any = bindparam("p_acquitte", type_=Text)
+    values: dict[str, Any] = {n: bindparam(f"p_{n}", type_=table.c[n].type) for n in _KEYED}
+    values["acquitte"] = sql_cast(text, JSONB) if dialect == "postgresql" else text
+    insert = insert.values(values)
     replaced = {name: insert.excluded[name] for name in _STORED}
     return insert.on_conflict_do_update(index_elements=["id_dossier"], set_=replaced)
+
+
+_KEYED = ("id_dossier", "id_agora", "titulaire_index", "acquitte_at")
 
 
 async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Context | None:

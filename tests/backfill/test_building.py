@@ -5,11 +5,12 @@ and a changed outcome is found."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import select, update
 
-from agora_bridge.agora.mapping import from_lot_line
+from agora_bridge.agora.mapping import from_lot_line, lot_line
 from agora_bridge.backfill import audit
 from agora_bridge.backfill.building import (
     CHUNK,
@@ -19,6 +20,7 @@ from agora_bridge.backfill.building import (
     StoredRow,
     ack,
 )
+from agora_bridge.decision.planner import project
 from agora_bridge.delivery import acknowledged
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import SENDABLE, Classement, classify
@@ -135,3 +137,16 @@ async def test_a_pool_reads_lines_as_the_ingest_would_in_file_order(tmp_path: Pa
         key_id = columns["identite_key_id"]
         clear = identity.decrypt(parsed.id_dossier, key_id, ciphertext, CRYPTO)
         assert clear == identity.decrypt(parsed.id_dossier, key_id, other, CRYPTO)
+
+
+async def test_a_line_and_its_acknowledged_state_are_their_models_json(tmp_path: Path) -> None:
+    """The line is serialised once and the acknowledged state cut from it: both read back as
+    pydantic's own JSON of the line and of `acknowledged.encode`."""
+    snapshots = sendable(every_case_file(tmp_path, dossiers=100))
+    built = await Builder(CRYPTO, CODE_FINANCEUR).build_all([stored(s) for s in snapshots])
+    for snapshot, line in zip(snapshots, built, strict=True):
+        if not isinstance(line, Built):
+            continue
+        model = lot_line(project(snapshot), code_financeur=CODE_FINANCEUR)
+        assert json.loads(line.line) == json.loads(model.model_dump_json())
+        assert json.loads(line.ack.acquitte) == acknowledged.encode(project(snapshot))

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from agora_bridge.agora.mapping import from_wire
 from agora_bridge.agora.schemas import Dossier, from_agora
-from agora_bridge.backfill import audit
+from agora_bridge.backfill import audit, packing
 from agora_bridge.ledger.store import read_chain
 from agora_bridge.snapshots.preflight import preflight
 from agora_bridge.storage.models import EtatAgora, Livraison
@@ -105,3 +106,22 @@ async def test_a_second_run_of_a_finished_backfill_sends_nothing(
         second = await backfill(bridge, path)
         assert second.to_json() == first.to_json()
         assert (await bridge.stats())["lots"] == first.lots
+
+
+async def test_lots_cut_at_agoras_byte_limit_leave_no_dossier_behind(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lot full by its bytes before its line count: the rest stays set aside and goes in
+    the next lots (which start after the last dossier packed), each dossier once."""
+    path = every_case_file(tmp_path, dossiers=200)
+    expected = expected_on_agora(path)
+    monkeypatch.setattr(packing, "MAX_BYTES", 7 * 1024)  # a few lines a lot
+    async with delivery(database_url) as bridge:
+        report = await backfill(bridge, path, lot_size=100)
+        agora = await bridge.on_agora()
+        assert agora.keys() == expected.keys()
+        assert all(historique(held).count("CREATION") == 1 for held in agora.values())
+        stats = await bridge.stats()
+        assert stats["lignes_lot"] == {"ACCEPTE": len(expected), "REJETE": 0, "DOUBLON": 0}
+        assert report.lots == stats["lots"] > len(expected) // 100 + 1
+        assert report.termine
