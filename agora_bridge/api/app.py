@@ -129,4 +129,6 @@ def _problems_only(schema: dict[str, Any]) -> None:
             for response in operation.get("responses", {}).values():
                 content = response.get("content", {})
                 if PROBLEM_JSON in content:
-                    content.pop("application/json", None)
+                    # Also the route's own media type (the ops page's text/html).
+                    for media_type in set(content) - {PROBLEM_JSON}:
+                        content.pop(media_type)

@@ -136,8 +136,7 @@ async def sign_in_form() -> HTMLResponse:
 
 @router.post(
     "/ops/session",
-    status_code=303,
-    response_class=RedirectResponse,
+    response_class=HTMLResponse,
     responses=problems(401, 403, 413, 503),
     openapi_extra={
         "requestBody": {
@@ -151,8 +150,10 @@ async def sign_in_form() -> HTMLResponse:
 )
 async def open_session(request: Request, state: State) -> Response:
     """Checks the key (form field `cle`) like a bearer key, then sets a signed, HttpOnly,
-    SameSite=Strict cookie (Secure over https) naming the key, never holding it."""
-    form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
+    SameSite=Strict cookie (Secure over https) naming the key, never holding it, and sends
+    the browser on to the page."""
+    # The body is capped (1 MiB) by the middleware: parsing it all is bounded.
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("cle") or [""])[0].strip()
     caller = await state.keys.caller(key) if key else None
     try:
@@ -165,15 +166,16 @@ async def open_session(request: Request, state: State) -> Response:
             html = page.sign_in_page(error=str(refusal.detail))
             return HTMLResponse(html, status_code=refusal.status, headers=page.HEADERS)
         raise
-    response = RedirectResponse("/ops", status_code=303)
+    response = HTMLResponse(page.moving_on("/ops", "Session ouverte"), headers=page.HEADERS)
     _parts(request).sessions.open(response, caller.key_id, https=_https(request))
     return response
 
 
-@router.post("/ops/session/fin", status_code=303, response_class=RedirectResponse)
+@router.post("/ops/session/fin", response_class=HTMLResponse)
 async def close_session(request: Request) -> Response:
-    """Forgets the browser's session cookie."""
-    response = RedirectResponse("/ops/session", status_code=303)
+    """Forgets the browser's session cookie, and sends it back to the sign-in form."""
+    html = page.moving_on("/ops/session", "Session fermée")
+    response = HTMLResponse(html, headers=page.HEADERS)
     _parts(request).sessions.close(response, https=_https(request))
     return response
 

@@ -36,10 +36,9 @@ _WIDTH, _HEIGHT, _MARGIN = 720, 160, 30
 GREEN, RED, BLUE, GREY = "#2a7d2a", "#c0392b", "#2c5d9e", "#8e8e8e"
 
 
-def _document(title: str, body: str, *, refresh: bool = False) -> str:
-    meta = f'<meta http-equiv="refresh" content="{REFRESH_S}">' if refresh else ""
+def _document(title: str, body: str, *, head: str = "") -> str:
     return (
-        f'<!doctype html><html lang="fr"><head><meta charset="utf-8">{meta}'
+        f'<!doctype html><html lang="fr"><head><meta charset="utf-8">{head}'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body>{body}</body></html>"
     )
@@ -53,6 +52,14 @@ def sign_in_page(*, error: str | None = None) -> str:
         'autocomplete="off" size="60"></label> <button type="submit">Ouvrir</button></form>'
     )
     return _document("agora-bridge · ops", f"<h1>agora-bridge · ops</h1>{message}{form}")
+
+
+def moving_on(target: str, title: str) -> str:
+    """A page that sends the browser on at once (a `<meta>` refresh: no script), for the
+    answers of the session's forms (a 200 with a link rather than a redirect)."""
+    body = f'<h1>{escape(title)}</h1><p><a href="{escape(target)}">Continuer</a></p>'
+    meta = f'<meta http-equiv="refresh" content="0; url={escape(target)}">'
+    return _document(title, body, head=meta)
 
 
 def ops_page(status: OpsStatus, *, signed_in: bool) -> str:
@@ -73,7 +80,9 @@ def ops_page(status: OpsStatus, *, signed_in: bool) -> str:
         _late(status),
         _ledger(status),
     ]
-    return _document("agora-bridge · ops", "".join(sections), refresh=True)
+    # Reloads /ops itself (a GET), whatever the browser came from.
+    refresh = f'<meta http-equiv="refresh" content="{REFRESH_S}; url=/ops">'
+    return _document("agora-bridge · ops", "".join(sections), head=refresh)
 
 
 def _throughput(series: Sequence[Minute]) -> str:
