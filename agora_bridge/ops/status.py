@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.backfill import report as backfill_report
@@ -143,21 +143,29 @@ async def _file(session: AsyncSession, queue: QueueStatus) -> FileAttente:
 
 
 async def _parked(session: AsyncSession, queue: QueueStatus) -> dict[str, Parque]:
-    parked = {}
-    for code, count in sorted(queue.parked_by_code.items()):
-        keys = await session.scalars(
-            select(Livraison.id_dossier)
-            .where(Livraison.etat == PARQUE, _code_is(code))
-            .order_by(Livraison.parked_at.desc())
-            .limit(EXAMPLES_PER_CODE)
-        )
-        parked[code] = Parque(nombre=count, exemples=list(keys))
-    return parked
-
-
-def _code_is(code: str) -> ColumnElement[bool]:
-    # `queue_status` names a parked item without a code "None".
-    return Livraison.code.is_(None) if code == "None" else Livraison.code == code
+    """Counts from `queue_status`; the newest examples of every code in one pass over the
+    parked items (a window per code), not one query a code."""
+    newest = func.row_number().over(
+        partition_by=Livraison.code, order_by=(Livraison.parked_at.desc(), Livraison.id_dossier)
+    )
+    ranked = (
+        select(Livraison.code, Livraison.id_dossier, newest.label("rang"))
+        .where(Livraison.etat == PARQUE)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ranked.c.code, ranked.c.id_dossier)
+        .where(ranked.c.rang <= EXAMPLES_PER_CODE)
+        .order_by(ranked.c.code, ranked.c.rang)
+    )
+    examples: dict[str, list[str]] = {}
+    for code, id_dossier in rows:
+        # `queue_status` names a parked item without a code "None".
+        examples.setdefault(str(code), []).append(id_dossier)
+    return {
+        code: Parque(nombre=count, exemples=examples.get(code, []))
+        for code, count in sorted(queue.parked_by_code.items())
+    }
 
 
 async def _held_snapshots(session: AsyncSession) -> dict[str, int]:
