@@ -32,6 +32,9 @@ from agora_bridge.storage.livraisons import A_FAIRE
 PREFIX = "agora_bridge_"
 # A request no route matched (404, or refused before routing): one label for all paths.
 UNMATCHED = "unmatched"
+# Any other method a client invents counts as one: a label's values stay bounded.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 
 
 def http_requests() -> Counter:
@@ -68,7 +71,8 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, watched)
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            self.counter.labels(scope["method"], route, str(status)).inc()
+            method = scope["method"] if scope["method"] in METHODS else OTHER_METHOD
+            self.counter.labels(method, route, str(status)).inc()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 from itsdangerous import TimestampSigner
+from prometheus_client.parser import text_string_to_metric_families
 
 from agora_bridge.api import create_app
 from agora_bridge.ops.session import COOKIE
@@ -39,6 +40,25 @@ async def test_metrics_needs_no_key(migrated_sqlite: str) -> None:
         response = await client.get("/metrics")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
+
+
+async def test_request_labels_are_route_templates_never_paths(migrated_sqlite: str) -> None:
+    async with bridge(settings(migrated_sqlite)) as (_, client):
+        await client.get("/nothing/PDL-4242")
+        await client.request("BREW", "/health/live")
+        await client.get("/health/live")
+        text = (await client.get("/metrics")).text
+    samples = {
+        tuple(sorted(sample.labels.items()))
+        for family in text_string_to_metric_families(text)
+        if family.name == "agora_bridge_http_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+    assert (("method", "GET"), ("route", "unmatched"), ("status", "404")) in samples
+    assert (("method", "OTHER"), ("route", "/health/live"), ("status", "405")) in samples
+    assert (("method", "GET"), ("route", "/health/live"), ("status", "200")) in samples
+    assert "PDL-4242" not in text
 
 
 @pytest.mark.parametrize("path", PROTECTED)
