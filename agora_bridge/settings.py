@@ -112,6 +112,9 @@ class ApiSettings(BaseModel):
     # secret (drawn at start when unset: sessions then end with the process) and lifetime.
     session_secret: SecretStr | None = None
     session_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
+    # /metrics reads the database's gauges at most this often per process (a scrape open to
+    # anyone must not be a way to load the database); the engine's counters are always live.
+    metrics_cache_s: float = Field(default=5.0, ge=0, le=60)
 
 
 class Settings(BaseSettings):

@@ -89,7 +89,9 @@ def _install(app: FastAPI, settings: Settings) -> None:
     app.include_router(ouiform.region_router)
     app.include_router(ops.router)
     app.state.ops = ops.OpsParts(
-        sessions=OpsSessions.from_settings(settings.api), requests=http_requests()
+        sessions=OpsSessions.from_settings(settings.api),
+        requests=http_requests(),
+        gauges=ops.cached_gauges(app, ttl_s=settings.api.metrics_cache_s),
     )
     # Added innermost first: the request id wraps the body cap, so a 413 carries it too;
     # the request counter sees the 413 as well.

@@ -4,12 +4,14 @@ none, and it holds no personal data), `GET /ops/status` (role `OPS`), `GET /ops`
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request
+from async_lru import alru_cache
+from fastapi import APIRouter, Depends, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -19,7 +21,7 @@ from agora_bridge.api.problems import DatabaseUnavailable, Forbidden, Unauthenti
 from agora_bridge.api.problems import problem_responses as problems
 from agora_bridge.api.state import BridgeState, bridge_state
 from agora_bridge.ops import page
-from agora_bridge.ops.metrics import exposition, read_gauges
+from agora_bridge.ops.metrics import DatabaseGauges, exposition, read_gauges
 from agora_bridge.ops.session import COOKIE, OpsSessions
 from agora_bridge.ops.status import EngineView, OpsStatus, read_status
 from agora_bridge.snapshots.validation import paris_today
@@ -37,6 +39,24 @@ class OpsParts:
 
     sessions: OpsSessions
     requests: Counter
+    gauges: Callable[[], Awaitable[DatabaseGauges]]
+
+
+def cached_gauges(app: FastAPI, *, ttl_s: float) -> Callable[[], Awaitable[DatabaseGauges]]:
+    """The database's gauges, read at most once every `ttl_s` by this process, concurrent
+    scrapes sharing one read: /metrics needs no key, and its reads cost about 0.5 s on a
+    database of a million items (docs/OPS.md), so that no client can load the database at
+    will. A failed read is not kept."""
+
+    async def read() -> DatabaseGauges:
+        state: BridgeState = app.state.bridge
+        try:
+            async with state.session_maker() as session:
+                return await read_gauges(session, now=datetime.now(UTC))
+        except (SQLAlchemyError, OSError):
+            raise DatabaseUnavailable("the database failed: the metrics cannot be read") from None
+
+    return alru_cache(maxsize=1, ttl=ttl_s)(read)
 
 
 def _parts(request: Request) -> OpsParts:
@@ -78,13 +98,10 @@ OpsCaller = Annotated[Caller, Depends(ops_caller)]
 )
 async def metrics(request: Request, state: State) -> Response:
     """Prometheus text format: the queue, parked and held items, the backfill (read from the
-    database now), this process's AGORA calls and HTTP requests."""
-    try:
-        async with state.session_maker() as session:
-            gauges = await read_gauges(session, now=datetime.now(UTC))
-    except (SQLAlchemyError, OSError):
-        raise DatabaseUnavailable("the database failed: the metrics cannot be read") from None
-    body = exposition(gauges, engine_view(state), _parts(request).requests)
+    database at most `API__METRICS_CACHE_S` ago), this process's AGORA calls and HTTP
+    requests (now)."""
+    parts = _parts(request)
+    body = exposition(await parts.gauges(), engine_view(state), parts.requests)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +15,8 @@ from itsdangerous import TimestampSigner
 from prometheus_client.parser import text_string_to_metric_families
 
 from agora_bridge.api import create_app
+from agora_bridge.api import ops as ops_routes
+from agora_bridge.ops import metrics as metrics_module
 from agora_bridge.ops.session import COOKIE
 from agora_bridge.storage.callers import Role, revoke_key, split_key
 from tests.api.builders import (
@@ -210,3 +213,22 @@ async def test_the_routes_are_documented(migrated_sqlite: str) -> None:
     for path in ("/metrics", "/ops/status", "/ops", "/ops/session", "/ops/session/fin"):
         assert path in schema["paths"]
     assert "401" in schema["paths"]["/ops/status"]["get"]["responses"]
+
+
+async def test_scrapes_share_one_database_read_for_a_few_seconds(
+    migrated_sqlite: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = 0
+    real = metrics_module.read_gauges
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(ops_routes, "read_gauges", counted)
+    async with bridge(settings(migrated_sqlite)) as (_, client):
+        together = await asyncio.gather(*(client.get("/metrics") for _ in range(5)))
+        after = await client.get("/metrics")
+    assert [r.status_code for r in (*together, after)] == [200] * 6
+    assert reads == 1  # no client can make /metrics load the database at will
