@@ -5,7 +5,7 @@ none, and it holds no personal data), `GET /ops/status` (role `OPS`), `GET /ops`
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -21,7 +21,7 @@ from agora_bridge.api.problems import DatabaseUnavailable, Forbidden, Unauthenti
 from agora_bridge.api.problems import problem_responses as problems
 from agora_bridge.api.state import BridgeState, bridge_state
 from agora_bridge.ops import page
-from agora_bridge.ops.metrics import DatabaseGauges, exposition, read_gauges
+from agora_bridge.ops.metrics import AdmittedCodes, DatabaseGauges, exposition, read_gauges
 from agora_bridge.ops.session import COOKIE, OpsSessions
 from agora_bridge.ops.status import EngineView, OpsStatus, read_status
 from agora_bridge.snapshots.validation import paris_today
@@ -40,6 +40,8 @@ class OpsParts:
     sessions: OpsSessions
     requests: Counter
     gauges: Callable[[], Awaitable[DatabaseGauges]]
+    # The AGORA codes labelling this process's operation counters (a bounded set).
+    codes: AdmittedCodes = field(default_factory=AdmittedCodes)
 
 
 def cached_gauges(app: FastAPI, *, ttl_s: float) -> Callable[[], Awaitable[DatabaseGauges]]:
@@ -101,7 +103,7 @@ async def metrics(request: Request, state: State) -> Response:
     database at most `API__METRICS_CACHE_S` ago), this process's AGORA calls and HTTP
     requests (now)."""
     parts = _parts(request)
-    body = exposition(await parts.gauges(), engine_view(state), parts.requests)
+    body = exposition(await parts.gauges(), engine_view(state), parts.requests, parts.codes)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

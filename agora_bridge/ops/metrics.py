@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agora_bridge.delivery.breaker import Etat
+from agora_bridge.delivery.outcomes import Issue
 from agora_bridge.delivery.stats import LATENCY_BUCKETS_S, QueueStatus, queue_status
 from agora_bridge.ops.status import EngineView, RepriseEtat, latest_reprise
 from agora_bridge.storage.livraisons import A_FAIRE
@@ -35,6 +36,39 @@ UNMATCHED = "unmatched"
 # Any other method a client invents counts as one: a label's values stay bounded.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "OTHER"
+# AGORA chooses its codes, so a label holding them is bounded here: past this many values,
+# the others are counted together under `OTHER_CODE`.
+CODES_LABELLED = 40
+OTHER_CODE = "AUTRE"
+_ISSUES = frozenset(issue.value for issue in Issue)
+
+
+class AdmittedCodes:
+    """A counter's outcome label values, for the life of the process: the bridge's own
+    (`Issue`), then the first `CODES_LABELLED` AGORA codes seen keep their own series, any
+    later one counts under `AUTRE`. Once in a series a code stays in it, so every series only
+    grows, as a counter must."""
+
+    def __init__(self, limit: int = CODES_LABELLED) -> None:
+        self.limit = limit
+        self._admitted: set[str] = set()
+
+    def label(self, code: str) -> str:
+        if code in _ISSUES:
+            return code
+        if code not in self._admitted and len(self._admitted) < self.limit:
+            self._admitted.add(code)
+        return code if code in self._admitted else OTHER_CODE
+
+
+def largest(values: dict[str, int], limit: int = CODES_LABELLED) -> dict[str, int]:
+    """A gauge's code label values: the `limit` largest (ties by name, so that every replica
+    reports the same), the rest summed under `AUTRE`."""
+    ranked = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+    kept = dict(ranked[:limit])
+    if len(ranked) > limit:
+        kept[OTHER_CODE] = kept.get(OTHER_CODE, 0) + sum(n for _, n in ranked[limit:])
+    return kept
 
 
 def http_requests() -> Counter:
@@ -105,9 +139,9 @@ class DatabaseCollector(Collector):
         yield _gauge("parked_operations", "Operations parked after a rejection", queue.parked)
         yield _labelled(
             "parked_operations_by_code",
-            "Parked operations by AGORA code",
+            f"Parked operations by AGORA code (the {CODES_LABELLED} commonest, then AUTRE)",
             "code",
-            queue.parked_by_code,
+            largest(queue.parked_by_code),
         )
         yield _labelled(
             "held_work_items",
@@ -144,8 +178,9 @@ def _backfill(reprise: RepriseEtat | None) -> Iterator[GaugeMetricFamily]:
 class DeliveryCollector(Collector):
     """This process's sync engine since it started (nothing when it runs none)."""
 
-    def __init__(self, engine: EngineView | None) -> None:
+    def __init__(self, engine: EngineView | None, codes: AdmittedCodes) -> None:
         self.engine = engine
+        self.codes = codes
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         operations = CounterMetricFamily(
@@ -158,7 +193,7 @@ class DeliveryCollector(Collector):
             yield _histogram([0] * (len(LATENCY_BUCKETS_S) + 1), 0.0)
             return
         stats = self.engine.stats
-        for (operation, outcome), count in sorted(stats.operations.items()):
+        for (operation, outcome), count in _bounded(stats.operations, self.codes):
             operations.add_metric([operation, outcome], count)
         yield operations
         yield _histogram(stats.latency_buckets, stats.latency_sum_s)
@@ -171,6 +206,17 @@ class DeliveryCollector(Collector):
         yield CounterMetricFamily(
             PREFIX + "circuit_openings", "Times the circuit opened", self.engine.circuit_openings
         )
+
+
+def _bounded(
+    operations: dict[tuple[str, str], int], codes: AdmittedCodes
+) -> list[tuple[tuple[str, str], int]]:
+    """The outcomes (AGORA's codes among them) as labels: a bounded set (`AdmittedCodes`)."""
+    counts: dict[tuple[str, str], int] = {}
+    for (operation, outcome), count in sorted(operations.items()):
+        key = (operation, codes.label(outcome))
+        counts[key] = counts.get(key, 0) + count
+    return sorted(counts.items())
 
 
 def _histogram(buckets: list[int], total_s: float) -> HistogramMetricFamily:
@@ -198,10 +244,12 @@ def _labelled(name: str, help_text: str, label: str, values: dict[str, int]) -> 
     return family
 
 
-def exposition(gauges: DatabaseGauges, engine: EngineView | None, requests: Counter) -> bytes:
+def exposition(
+    gauges: DatabaseGauges, engine: EngineView | None, requests: Counter, codes: AdmittedCodes
+) -> bytes:
     """One scrape: a registry of its own, so that the database's values are this scrape's."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(gauges))
-    registry.register(DeliveryCollector(engine))
+    registry.register(DeliveryCollector(engine, codes))
     registry.register(requests)
     return generate_latest(registry)

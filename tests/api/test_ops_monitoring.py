@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -15,8 +16,11 @@ from sqlalchemy import insert
 
 from agora_bridge.api import create_app
 from agora_bridge.cli.serve import delivery
+from agora_bridge.delivery.breaker import Breaker
+from agora_bridge.delivery.stats import DeliveryStats
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import append
+from agora_bridge.ops.metrics import CODES_LABELLED
 from agora_bridge.ops.throughput import per_minute
 from agora_bridge.settings import SyncSettings
 from agora_bridge.storage.callers import Role
@@ -216,3 +220,40 @@ async def test_throughput_counts_the_ledger_s_entries_by_minute(migrated_url: st
         {"recus": 0, "agora_reussites": 0, "agora_echecs": 0, "lots_reprise": 1},
         {"recus": 0, "agora_reussites": 0, "agora_echecs": 0, "lots_reprise": 0},
     ]
+
+
+async def test_agora_codes_label_a_bounded_set_of_series(migrated_sqlite: str) -> None:
+    """AGORA chooses its codes: however many it invents, /metrics holds a bounded number of
+    series, the others summed under AUTRE (and nothing lost from the totals)."""
+    now = datetime.now(UTC)
+    codes = [f"CODE_{n:03}" for n in range(3 * CODES_LABELLED)]
+    parked = [
+        {"id_dossier": f"PDL-{n}", "etat": "PARQUE", "generation": 1, "due_at": now}
+        | {"opened_at": now, "parked_at": now, "code": code, "message": "refusé"}
+        for n, code in enumerate(codes)
+    ]
+    stats = DeliveryStats()
+    for code in ("SUCCES", *codes):
+        stats.observe("Creer", code, 0.01)
+    async with bridge(settings(migrated_sqlite)) as (app, client):
+        async with sessions_of(app)() as session, session.begin():
+            await session.execute(insert(Livraison), parked)
+        app.state.bridge.delivery = SimpleNamespace(stats=stats, breaker=Breaker())
+        first = _samples((await client.get("/metrics")).text)
+        stats.observe("Creer", "CODE_NEW", 0.01)
+        stats.observe("Creer", "SUCCES", 0.01)
+        second = _samples((await client.get("/metrics")).text)
+    by_code = _labelled(first, "agora_bridge_parked_operations_by_code", "code")
+    assert len(by_code) == CODES_LABELLED + 1
+    assert sum(by_code.values()) == len(codes)
+    for samples, total in ((first, len(codes) + 1), (second, len(codes) + 3)):
+        outcomes = _labelled(samples, "agora_bridge_agora_operations_total", "outcome")
+        assert len(outcomes) == CODES_LABELLED + 2  # SUCCES, 40 codes, AUTRE
+        assert sum(outcomes.values()) == total
+    assert _labelled(second, "agora_bridge_agora_operations_total", "outcome")["SUCCES"] == 2
+
+
+def _labelled(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, label: str
+) -> dict[str, float]:
+    return {dict(labels)[label]: value for (n, labels), value in samples.items() if n == name}
