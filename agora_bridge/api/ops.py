@@ -117,8 +117,7 @@ async def status(state: State, caller: OpsCaller) -> OpsStatus:
 async def _status(state: BridgeState) -> OpsStatus:
     now = datetime.now(UTC)
     try:
-        # One unit of work: the entry report's matching pass writes what it matched.
-        async with state.session_maker() as session, session.begin():
+        async with state.session_maker() as session:
             return await read_status(
                 session, now=now, today=paris_today(), engine=engine_view(state)
             )

@@ -108,8 +108,8 @@ class OpsStatus(BaseModel):
 async def read_status(
     session: AsyncSession, *, now: datetime, today: date, engine: EngineView | None
 ) -> OpsStatus:
-    """Everything the ops status shows. Runs the entry-matching pass (it flushes): the
-    caller commits."""
+    """Everything the ops status shows: reads only (the entry-matching pass is applied to
+    the report, not recorded)."""
     queue = await queue_status(session, now=now)
     return OpsStatus(
         genere_at=now,
@@ -219,7 +219,9 @@ async def latest_reprise(session: AsyncSession) -> RepriseEtat | None:
 
 
 async def _late_entries(session: AsyncSession, today: date) -> RetardsEntree:
-    report = await entry_report(session, today=today)
+    # A status read writes nothing: no write lock taken behind the ingest's back, a read-only
+    # database role suffices, and a page refreshing itself changes no row.
+    report = await entry_report(session, today=today, record=False)
     return RetardsEntree(
         comptes=dict(report.comptes),
         exemples={ecart: ids[:LATE_LISTED] for ecart, ids in report.orientations.items()},

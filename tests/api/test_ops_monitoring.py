@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
 from agora_bridge.api import create_app
 from agora_bridge.cli.serve import delivery
@@ -24,9 +24,11 @@ from agora_bridge.ops.metrics import CODES_LABELLED
 from agora_bridge.ops.throughput import per_minute
 from agora_bridge.settings import SyncSettings
 from agora_bridge.storage.callers import Role
-from agora_bridge.storage.models import EtatAgora, Livraison
+from agora_bridge.storage.models import EtatAgora, Livraison, Orientation
 from mocks.server import running_mock
 from tests.api.builders import bearer, bridge, json_array, key_for, running, sessions_of, settings
+from tests.api.ouiform_builders import callers, creation
+from tests.api.test_ouiform_entries import ENTRY, declared_at, entered, ingest
 from tests.builders import ABSENT, NIR, snapshot_dict
 
 NAME, FIRST_NAME, BIRTH = "Zorglub", "Ermengarde", "1985-05-12"
@@ -257,3 +259,34 @@ def _labelled(
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, label: str
 ) -> dict[str, float]:
     return {dict(labels)[label]: value for (n, labels), value in samples.items() if n == name}
+
+
+async def test_reading_the_status_writes_nothing(migrated_url: str) -> None:
+    """The 3-day rule's matching pass applies to the report a status read shows, and
+    records nothing: no INSERT, UPDATE or DELETE while the status is read."""
+    async with bridge(settings(migrated_url)) as (app, client):
+        keys = await callers(sessions_of(app))
+        ops = bearer(await key_for(sessions_of(app), Role.OPS))
+        on_time = await entered(client, keys, creation())
+        await ingest(client, keys, snapshot_dict("ENTRE", date_entree=ENTRY))
+        await declared_at(app, on_time, datetime(2019, 3, 7, 10, tzinfo=UTC))
+        writes: list[str] = []
+
+        def watch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if statement.lstrip().split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+                writes.append(statement)
+
+        engine = app.state.bridge.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", watch)
+        try:
+            status = await client.get("/ops/status", headers=ops)
+        finally:
+            event.remove(engine, "before_cursor_execute", watch)
+        async with sessions_of(app)() as session:
+            row = await session.get_one(Orientation, on_time)
+    assert status.status_code == 200, status.text
+    # Matched to the Région's dossier (entered the 4th, declared the 7th): neither late nor
+    # missing, though the match is recorded nowhere.
+    assert set(status.json()["retards_entree"]["comptes"].values()) == {0}
+    assert writes == []
+    assert row.dossier_apparie is None
