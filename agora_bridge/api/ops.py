@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from async_lru import alru_cache
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from agora_bridge.api.auth import Credentials, require_roles
-from agora_bridge.api.problems import DatabaseUnavailable, Forbidden, Unauthenticated
+from agora_bridge.api.problems import ApiProblem, DatabaseUnavailable, Forbidden, Unauthenticated
 from agora_bridge.api.problems import problem_responses as problems
 from agora_bridge.api.state import BridgeState, bridge_state
 from agora_bridge.ops import page
@@ -31,6 +31,10 @@ router = APIRouter(tags=["ops"])
 State = Annotated[BridgeState, Depends(bridge_state)]
 _bearer_ops = require_roles(Role.OPS)
 _NO_DATABASE = "the database failed: the ops status cannot be read"
+
+
+class CrossSiteForm(ApiProblem):
+    status, code, title = 403, "ORIGINE_REFUSEE", "Formulaire envoyé depuis un autre site"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,7 @@ async def open_session(request: Request, state: State) -> Response:
     """Checks the key (form field `cle`) like a bearer key, then sets a signed, HttpOnly,
     SameSite=Strict cookie (Secure over https) naming the key, never holding it, and sends
     the browser on to the page."""
+    _same_site(request)
     # The body is capped (1 MiB) by the middleware: parsing it all is bounded.
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("cle") or [""])[0].strip()
@@ -189,13 +194,26 @@ async def open_session(request: Request, state: State) -> Response:
     return response
 
 
-@router.post("/ops/session/fin", response_class=HTMLResponse)
+@router.post("/ops/session/fin", response_class=HTMLResponse, responses=problems(403))
 async def close_session(request: Request) -> Response:
     """Forgets the browser's session cookie, and sends it back to the sign-in form."""
+    _same_site(request)
     html = page.moving_on("/ops/session", "Session fermée")
     response = HTMLResponse(html, headers=page.HEADERS)
     _parts(request).sessions.close(response, https=_https(request))
     return response
+
+
+def _same_site(request: Request) -> None:
+    """The session's forms refuse a post from another site's page: SameSite keeps the cookie
+    from going along, but not another site from signing a browser in with a key of its own
+    (login CSRF) or out. A browser names the page's origin on every POST; its host (the
+    scheme may differ behind a TLS proxy) must be this one. A client that is no browser
+    sends neither header."""
+    origin = request.headers.get("origin")
+    cross = request.headers.get("sec-fetch-site") == "cross-site"
+    if cross or (origin is not None and urlsplit(origin).netloc != request.headers.get("host")):
+        raise CrossSiteForm("the ops session's forms are posted from the ops page only")
 
 
 def _wants_html(request: Request) -> bool:

@@ -232,3 +232,27 @@ async def test_scrapes_share_one_database_read_for_a_few_seconds(
         after = await client.get("/metrics")
     assert [r.status_code for r in (*together, after)] == [200] * 6
     assert reads == 1  # no client can make /metrics load the database at will
+
+
+async def test_the_session_forms_refuse_a_post_from_another_site(migrated_sqlite: str) -> None:
+    """SameSite keeps the cookie home, not another site's form from signing a browser in
+    with a key of that site's choosing (login CSRF), or out."""
+    async with bridge(settings(migrated_sqlite)) as (app, client):
+        key = await key_for(sessions_of(app), Role.OPS)
+        for elsewhere in (
+            {"Origin": "https://evil.example"},
+            {"Origin": "null"},
+            {"Origin": "http://bridge.test.evil.example"},
+            {"Sec-Fetch-Site": "cross-site"},
+        ):
+            signed_in = await client.post(
+                "/ops/session", data={"cle": key}, headers=FORM | HTML | elsewhere
+            )
+            assert_problem(signed_in, 403, "ORIGINE_REFUSEE")
+            assert COOKIE not in client.cookies
+            signed_out = await client.post("/ops/session/fin", headers=elsewhere)
+            assert_problem(signed_out, 403, "ORIGINE_REFUSEE")
+        home = {"Origin": "http://bridge.test", "Sec-Fetch-Site": "same-origin"}
+        opened = await client.post("/ops/session", data={"cle": key}, headers=FORM | home)
+        closed = await client.post("/ops/session/fin", headers=home)
+    assert opened.status_code == closed.status_code == 200
