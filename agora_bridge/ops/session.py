@@ -15,12 +15,15 @@ import secrets
 from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.responses import Response
 
-from agora_bridge.settings import ApiSettings
+from agora_bridge.settings import ApiSettings, ConfigurationError
 
 COOKIE = "agora_bridge_ops"
 COOKIE_PATH = "/ops"
 _SALT = "agora-bridge.ops-session"
 _FIELD = "cle"
+# A cookie names a key id, and key ids are in the logs: a guessable secret would let anyone
+# who holds one cookie forge a session for any OPS key. As strong as the secret drawn here.
+SECRET_MIN_CHARS = 32
 
 
 class OpsSessions:
@@ -30,8 +33,12 @@ class OpsSessions:
 
     @classmethod
     def from_settings(cls, api: ApiSettings) -> OpsSessions:
-        configured = api.session_secret
-        secret = configured.get_secret_value().encode() if configured else secrets.token_bytes(32)
+        configured = api.session_secret.get_secret_value() if api.session_secret else None
+        if configured is not None and len(configured) < SECRET_MIN_CHARS:
+            raise ConfigurationError(
+                f"AGORA_BRIDGE_API__SESSION_SECRET is shorter than {SECRET_MIN_CHARS} characters"
+            )
+        secret = configured.encode() if configured else secrets.token_bytes(32)
         return cls(secret, ttl_s=api.session_ttl_s)
 
     def key_id(self, cookie: str | None) -> str | None:

@@ -13,11 +13,13 @@ import httpx
 import pytest
 from itsdangerous import TimestampSigner
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from agora_bridge.api import create_app
 from agora_bridge.api import ops as ops_routes
 from agora_bridge.ops import metrics as metrics_module
 from agora_bridge.ops.session import COOKIE
+from agora_bridge.settings import ApiSettings, ConfigurationError
 from agora_bridge.storage.callers import Role, revoke_key, split_key
 from tests.api.builders import (
     NOW,
@@ -256,3 +258,17 @@ async def test_the_session_forms_refuse_a_post_from_another_site(migrated_sqlite
         opened = await client.post("/ops/session", data={"cle": key}, headers=FORM | home)
         closed = await client.post("/ops/session/fin", headers=home)
     assert opened.status_code == closed.status_code == 200
+
+
+@pytest.mark.parametrize("secret", ["s3cret", "x" * 31])
+def test_a_short_session_secret_is_refused_without_being_named(
+    migrated_sqlite: str, secret: str
+) -> None:
+    """A cookie names a key id (logged): a guessable signing secret would forge sessions."""
+    config = settings(migrated_sqlite)
+    config.api = ApiSettings(session_secret=SecretStr(secret))
+    with pytest.raises(ConfigurationError, match="API__SESSION_SECRET") as refused:
+        create_app(config)
+    assert secret not in str(refused.value)
+    config.api = ApiSettings(session_secret=SecretStr("x" * 32))
+    create_app(config)
