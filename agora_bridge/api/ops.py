@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
+import structlog
 from async_lru import alru_cache
 from fastapi import APIRouter, Depends, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter
@@ -91,6 +92,10 @@ async def ops_caller(request: Request, credentials: Credentials) -> Caller:
     caller = await state.keys.caller_of_id(key_id)
     if caller is None or caller.role is not Role.OPS:
         raise Unauthenticated("the session's key is revoked: open a new session")
+    # Who read the status, in the request's log line, as for a bearer key.
+    structlog.contextvars.bind_contextvars(
+        organisation_id=caller.organisation_id, key_id=caller.key_id
+    )
     return caller
 
 

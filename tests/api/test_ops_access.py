@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
+import logging
 import time
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from itsdangerous import TimestampSigner
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from agora_bridge.api import create_app
 from agora_bridge.api import ops as ops_routes
+from agora_bridge.logs import configure_logging
 from agora_bridge.ops import metrics as metrics_module
 from agora_bridge.ops.session import COOKIE
 from agora_bridge.settings import ApiSettings, ConfigurationError
@@ -272,3 +276,24 @@ def test_a_short_session_secret_is_refused_without_being_named(
     assert secret not in str(refused.value)
     config.api = ApiSettings(session_secret=SecretStr("x" * 32))
     create_app(config)
+
+
+async def test_a_session_s_requests_are_logged_with_its_key_id(migrated_sqlite: str) -> None:
+    """Who read the ops status is in the request's log line, by session as by bearer key."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    stream = io.StringIO()
+    try:
+        async with bridge(settings(migrated_sqlite)) as (app, client):
+            key = await key_for(sessions_of(app), Role.OPS)
+            await _open_session(client, key)
+            configure_logging(stream=stream)
+            assert (await client.get("/ops/status")).status_code == 200
+    finally:
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    requests = [line for line in lines if line.get("route") == "/ops/status"]
+    assert [line.get("key_id") for line in requests] == [key.split("_")[1]]
