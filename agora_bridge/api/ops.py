@@ -117,9 +117,11 @@ async def metrics(request: Request, state: State) -> Response:
 
 
 @router.get("/ops/status", response_model=OpsStatus, responses=problems(401, 403, 503))
-async def status(state: State, caller: OpsCaller) -> OpsStatus:
+async def status(state: State, caller: OpsCaller, response: Response) -> OpsStatus:
     """Queue, parked operations with example dossier keys, held dossiers, AGORA's last
     success and the circuit, the backfill, 3-working-day lateness, the ledger head."""
+    # Dossier keys, read by a browser's session too: kept in no cache, as the page is.
+    response.headers["Cache-Control"] = "no-store"
     return await _status(state)
 
 

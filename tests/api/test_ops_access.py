@@ -100,6 +100,7 @@ async def test_an_ops_key_reads_the_status_and_the_page(migrated_sqlite: str) ->
         page = await client.get("/ops", headers=bearer(key))
     assert status.status_code == 200, status.text
     assert status.json()["file"]["a_faire"] == 0
+    assert status.headers["cache-control"] == page.headers["cache-control"] == "no-store"
     assert page.status_code == 200, page.text
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in page.headers["content-security-policy"]
