@@ -108,6 +108,13 @@ class ApiSettings(BaseModel):
     key_cache_ttl_s: float = Field(default=2.0, ge=0, le=4)
     # Each readiness check gives up after this long (a probe must answer, not hang).
     ready_timeout_s: float = Field(default=3.0, gt=0)
+    # The ops page's browser sessions (agora_bridge/ops/session.py): the cookie's signing
+    # secret (drawn at start when unset: sessions then end with the process) and lifetime.
+    session_secret: SecretStr | None = None
+    session_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
+    # /metrics reads the database's gauges at most this often per process (a scrape open to
+    # anyone must not be a way to load the database); the engine's counters are always live.
+    metrics_cache_s: float = Field(default=5.0, ge=0, le=60)
 
 
 class Settings(BaseSettings):

@@ -13,11 +13,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from agora_bridge.agora.client import AgoraClient
-from agora_bridge.api import health, ouiform, region, retours
+from agora_bridge.api import health, ops, ouiform, region, retours
 from agora_bridge.api.auth import KeyAuthenticator
 from agora_bridge.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from agora_bridge.api.problems import PROBLEM_JSON, install_handlers
 from agora_bridge.api.state import BridgeState
+from agora_bridge.ops.metrics import HttpMetricsMiddleware, http_requests
+from agora_bridge.ops.session import OpsSessions
 from agora_bridge.settings import Settings
 from agora_bridge.snapshots.perimeter import Perimeter
 from agora_bridge.storage import db
@@ -85,12 +87,20 @@ def _install(app: FastAPI, settings: Settings) -> None:
     app.include_router(retours.router)
     app.include_router(ouiform.router)
     app.include_router(ouiform.region_router)
-    # Added innermost first: the request id wraps the body cap, so a 413 carries it too.
+    app.include_router(ops.router)
+    app.state.ops = ops.OpsParts(
+        sessions=OpsSessions.from_settings(settings.api),
+        requests=http_requests(),
+        gauges=ops.cached_gauges(app, ttl_s=settings.api.metrics_cache_s),
+    )
+    # Added innermost first: the request id wraps the body cap, so a 413 carries it too;
+    # the request counter sees the 413 as well.
     app.add_middleware(
         BodyLimitMiddleware,
         default_bytes=settings.api.max_bytes,
         by_path={region.INGEST_PATH: settings.api.ingest_max_bytes},
     )
+    app.add_middleware(HttpMetricsMiddleware, counter=app.state.ops.requests)
     app.add_middleware(RequestIdMiddleware)
     _complete_openapi(app)
 
@@ -121,4 +131,6 @@ def _problems_only(schema: dict[str, Any]) -> None:
             for response in operation.get("responses", {}).values():
                 content = response.get("content", {})
                 if PROBLEM_JSON in content:
-                    content.pop("application/json", None)
+                    # Also the route's own media type (the ops page's text/html).
+                    for media_type in set(content) - {PROBLEM_JSON}:
+                        content.pop(media_type)

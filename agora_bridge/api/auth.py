@@ -55,6 +55,14 @@ class KeyAuthenticator:
             return None
         return stored.caller
 
+    async def caller_of_id(self, key_id: str) -> Caller | None:
+        """The caller behind a key id that a signed ops session names (its secret was
+        checked when the session opened): None once the key is revoked or gone."""
+        stored = await self._stored(key_id)
+        if stored is None or stored.revoked:
+            return None
+        return stored.caller
+
     async def _stored(self, key_id: str) -> StoredKey | None:
         # The time before the read: an entry never outlives the TTL from when it was true.
         now = self._clock()

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agora_bridge.agora.client import AgoraClient
 from agora_bridge.api.auth import KeyAuthenticator
+from agora_bridge.delivery.engine import Engine
 from agora_bridge.settings import Settings
 from agora_bridge.snapshots.perimeter import Perimeter
 from agora_bridge.storage.crypto import NirCrypto
@@ -27,6 +28,9 @@ class BridgeState:
     # Set after each ingest commits: the delivery engine waits on it to work at once rather
     # than at its next tick (it clears it when it wakes).
     delivery_due: asyncio.Event = field(default_factory=asyncio.Event)
+    # The sync engine running in this process (`serve`), for the ops status and /metrics:
+    # its counters and its circuit. None when the app runs without one.
+    delivery: Engine | None = None
 
 
 async def bridge_state(request: Request) -> BridgeState:

@@ -2,13 +2,15 @@
 
 generate → validate → backfill (the bundled AGORA mock in this process, on a free loopback
 port) → a round of deltas through the sync engine → a summary. A SQLite file; NIRs, names and
-birth dates encrypted at rest.
+birth dates encrypted at rest. With `--serve`, the API, its engine and the ops page then run
+on a loopback port (with an OPS key printed to open the page) until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,11 +24,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.agora.client import AgoraClient
+from agora_bridge.api import create_app
 from agora_bridge.backfill import report as backfill_report
 from agora_bridge.backfill.lots import Pacing
 from agora_bridge.backfill.run import Backfill, Options
 from agora_bridge.cli.backfill import report_table
 from agora_bridge.cli.import_file import summary_table
+from agora_bridge.cli.serve import delivery, server_for
 from agora_bridge.cli.validate import print_table
 from agora_bridge.delivery.engine import Engine
 from agora_bridge.logs import configure_logging
@@ -35,6 +39,7 @@ from agora_bridge.snapshots.perimeter import Perimeter
 from agora_bridge.snapshots.preflight import preflight
 from agora_bridge.snapshots.validation import paris_today
 from agora_bridge.storage import db
+from agora_bridge.storage.callers import NewOrganisation, Role, add_organisation, create_key
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.ingest import Ingestion, IngestReport, ingest_lines
 from agora_bridge.storage.models import Livraison
@@ -44,6 +49,7 @@ from mocks import mock_in_thread
 
 # The deltas' dossiers after the file's (their ids must not collide).
 _DELTA_FIRST_INDEX = 9_000_000
+LOOPBACK = "127.0.0.1"
 
 
 def demo(
@@ -52,6 +58,12 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo writes its files")] = Path(
         "agora-bridge-demo"
     ),
+    serve: Annotated[
+        bool, typer.Option(help="Then keep the API and the ops page running, until Ctrl-C")
+    ] = False,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Loopback port of --serve (0: a free one)")
+    ] = 0,
 ) -> None:
     """Run the flow end to end on synthetic dossiers: a SQLite file, no configuration."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +75,9 @@ def demo(
         configure_logging(level="DEBUG", fmt="json", stream=log_file)
         asyncio.run(_run(settings, workdir, database, dossiers=dossiers, seed=seed))
         Console().print(_agora_table(mock.url))
-    Console().print(f"Log: {log_file.name}   Database: {database}")
+        Console().print(f"Log: {log_file.name}   Database: {database}")
+        if serve:
+            _serve(settings, port)
 
 
 def _settings(database: Path, mock_url: str) -> Settings:
@@ -180,3 +194,35 @@ def _agora_table(mock_url: str) -> Table:
         table.add_row(statut, f"{count:,}")
     table.add_row("total", f"{sum(states.values()):,}")
     return table
+
+
+def _serve(settings: Settings, port: int) -> None:
+    """The API with its engine on the demo's database and mock, until Ctrl-C."""
+    key = asyncio.run(ops_key(settings))
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Bound here rather than by uvicorn: the URL printed is the port really held.
+    listener.bind((LOOPBACK, port))
+    url = f"http://{LOOPBACK}:{listener.getsockname()[1]}"
+    # Plain lines, never wrapped: the URL and the key are copied from them.
+    typer.echo(f"6. Serving the API on {url} (Ctrl-C to stop)")
+    typer.echo(f"   Ops page:   {url}/ops (sign in with the OPS key)")
+    typer.echo(f"   Metrics:    {url}/metrics")
+    typer.echo(f"   Ops status: {url}/ops/status (Authorization: Bearer <OPS key>)")
+    typer.echo(f"   OPS key:    {key}")
+    app = create_app(settings, background=[delivery])
+    server_for(app, host=LOOPBACK, port=listener.getsockname()[1]).run(sockets=[listener])
+
+
+async def ops_key(settings: Settings) -> str:
+    """A key of a new OPS organisation in the demo's database (a demo has no operator)."""
+    engine = db.make_engine(settings.database_url)
+    try:
+        sessions = db.make_sessionmaker(engine)
+        now = datetime.now(UTC)
+        async with sessions() as session, session.begin():
+            organisation = NewOrganisation("Exploitation (démo)", Role.OPS)
+            organisation_id = await add_organisation(session, organisation, now=now)
+            return await create_key(session, organisation_id, now=now)
+    finally:
+        await engine.dispose()

@@ -48,6 +48,7 @@ def delivery(state: BridgeState) -> AbstractAsyncContextManager[None]:
         state.settings.sync,
         code_financeur=state.settings.code_financeur,
     )
+    state.delivery = engine  # its counters and circuit, for /metrics and the ops status
     return running(engine, state.delivery_due)
 
 

@@ -3,8 +3,9 @@
 Matching is a pass rather than a hook in the ingest: the ingest's batches stay as they are
 (a few statements whatever their size), and a pass finds the same dossiers whenever it runs,
 since a Région dossier is matched on what it holds, not on when it arrived. The report runs
-the pass first; it only reads orientations in `ENTREE` not yet matched, and the dossiers
-that share their candidate's blind index.
+the pass first, recording its matches or, for a read (the ops status), only applying them; it
+only matches orientations in `ENTREE` not yet matched, reading the dossiers that share their
+candidate's blind index.
 """
 
 from __future__ import annotations
@@ -50,17 +51,24 @@ async def match_entries(session: AsyncSession) -> int:
             )
         )
     )
-    if not pending:
-        return 0
-    candidates = await _dossiers_of(session, pending)
-    matched = 0
+    found = await _matches(session, pending)
     for orientation in pending:
-        found = _matching(orientation, candidates)
-        if found is not None:
-            orientation.dossier_apparie, orientation.dossier_entree_date = found
-            matched += 1
-    await session.flush()
-    return matched
+        if orientation.id in found:
+            orientation.dossier_apparie, orientation.dossier_entree_date = found[orientation.id]
+    if found:
+        await session.flush()
+    return len(found)
+
+
+async def _matches(
+    session: AsyncSession, pending: list[Orientation]
+) -> dict[str, tuple[str, date]]:
+    """The Région dossier and entry date each of `pending` matches, by orientation id."""
+    if not pending:
+        return {}
+    candidates = await _dossiers_of(session, pending)
+    found = {o.id: _matching(o, candidates) for o in pending}
+    return {oid: match for oid, match in found.items() if match is not None}
 
 
 async def _dossiers_of(
@@ -92,25 +100,34 @@ def _matching(
     return None
 
 
-async def entry_report(session: AsyncSession, *, today: date) -> RapportEntrees:
-    """Run the matching pass, then count and list the entries late or missing from the
-    Région (`orientation/entries.py`). What the ops status calls."""
-    await match_entries(session)
-    report = RapportEntrees()
-    rows = await session.scalars(
-        select(Orientation).where(Orientation.statut == StatutOrientation.ENTREE.value)
+async def entry_report(
+    session: AsyncSession, *, today: date, record: bool = True
+) -> RapportEntrees:
+    """Count and list the entries late or missing from the Région (`orientation/entries.py`)
+    after the matching pass: recorded (flushed) when `record`, else only applied to this
+    report, so that a read (the ops status) writes nothing."""
+    if record:
+        await match_entries(session)
+    rows = list(
+        await session.scalars(
+            select(Orientation).where(Orientation.statut == StatutOrientation.ENTREE.value)
+        )
     )
+    unmatched = [row for row in rows if row.dossier_apparie is None]
+    found = {} if record else await _matches(session, unmatched)
+    report = RapportEntrees()
     for row in rows:
-        for ecart in ecarts(_declared(row), today):
+        match = found.get(row.id)
+        for ecart in ecarts(_declared(row, match[1] if match else None), today):
             report.add(row.id, ecart)
     return report
 
 
-def _declared(row: Orientation) -> EntreeDeclaree:
+def _declared(row: Orientation, matched_entry: date | None) -> EntreeDeclaree:
     declared_at: datetime = row.entree_declaree_at or row.updated_at
     return EntreeDeclaree(
         orientation_id=row.id,
         date_entree=date.fromisoformat(row.etat["date_entree"]),
         declaree_le=declared_at.astimezone(PARIS).date(),
-        dossier_date_entree=row.dossier_entree_date,
+        dossier_date_entree=matched_entry or row.dossier_entree_date,
     )
