@@ -92,6 +92,7 @@ class Engine:
         self._write_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._busy = 0  # passes in progress
+        self._live = 0  # workers of the run in progress
         # Set when the process is asked to stop: passes in flight finish, no new claim.
         self._stop: asyncio.Event | None = None
 
@@ -151,6 +152,7 @@ class Engine:
         queue behind it."""
         loop = asyncio.get_running_loop()
         live = {asyncio.ensure_future(worker()) for _ in range(self.settings.concurrency)}
+        self._live = len(live)
         ended: list[int | BaseException] = []
         poll_at = loop.time() + self.settings.interval_s
         try:
@@ -177,6 +179,7 @@ class Engine:
                     self._wake.clear()
                     missing = self.settings.concurrency - len(live)
                     live |= {asyncio.ensure_future(worker()) for _ in range(missing)}
+                self._live = len(live)
         except BaseException:
             # Cancelled (a scheduler shutting down): the workers go too, as under `gather`.
             for task in live:
@@ -271,7 +274,7 @@ class Engine:
         """Workers without a pass, this one included: a claim takes no more than they can
         start now (an item claimed for a busy engine would wait, leased, in its queue, where
         another process could not take it)."""
-        return max(1, self.settings.concurrency - self._busy)
+        return max(1, self._live - self._busy)
 
     async def _claim(self) -> list[Claim]:
         if _is_sqlite(self._sessions):
