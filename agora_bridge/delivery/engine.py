@@ -93,6 +93,9 @@ class Engine:
         self._wake = asyncio.Event()
         self._busy = 0  # passes in progress
         self._live = 0  # workers of the run in progress
+        # The last claim found nothing, and no wake nor pass has ended since: another claim
+        # would find nothing either (workers started by a wake would each ask in turn).
+        self._drained = False
         # Set when the process is asked to stop: passes in flight finish, no new claim.
         self._stop: asyncio.Event | None = None
 
@@ -151,6 +154,7 @@ class Engine:
         of work the run would otherwise shrink to one worker, and every new item would
         queue behind it."""
         loop = asyncio.get_running_loop()
+        self._drained = False
         live = {asyncio.ensure_future(worker()) for _ in range(self.settings.concurrency)}
         self._live = len(live)
         ended: list[int | BaseException] = []
@@ -177,6 +181,7 @@ class Engine:
                     # Cleared before the new claims, so that a later wake is not lost; with
                     # no worker left, a wake stays set for `run_forever` to run again.
                     self._wake.clear()
+                    self._drained = False
                     missing = self.settings.concurrency - len(live)
                     live |= {asyncio.ensure_future(worker()) for _ in range(missing)}
                 self._live = len(live)
@@ -259,6 +264,8 @@ class Engine:
                 log.exception("delivery.pass.failed", id_dossier=claim.id_dossier)
             finally:
                 self._busy -= 1
+                # Its end may have left work due (a newer snapshot came during the pass).
+                self._drained = False
             passes += 1
         return passes
 
@@ -267,7 +274,10 @@ class Engine:
             return None  # what is claimed but not started comes back when its lease lapses
         async with self._claim_lock:
             if not self._claimed:
+                if self._drained:
+                    return None
                 self._claimed.extend(await self._claim())
+                self._drained = not self._claimed
             return self._claimed.popleft() if self._claimed else None
 
     def _idle(self) -> int:
