@@ -37,10 +37,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.api.region import INGEST_PATH
@@ -57,8 +58,8 @@ from mocks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 # `sync` as a Région would run it, but for two settings: no request-rate ceiling (flat out is
 # the point; in production AGORA__MAX_RPS is the rate agreed with the CDC), and a tick of
-# 0.5 s: an ingest in another process cannot wake `sync` (only `serve`'s own engine is woken),
-# so between two bursts the engine waits for its tick, 5 s by default.
+# 0.5 s, kept so that figures compare with earlier ones: on PostgreSQL the ingest's NOTIFY
+# wakes `sync` (`delivery/wakeup.py`); on SQLite it polls at its tick, 5 s by default.
 SYNC_SETTINGS = {"AGORA__MAX_RPS": "0", "SYNC__INTERVAL_S": "0.5", "LOG_LEVEL": "WARNING"}
 LATENCY_FIRST_INDEX = 5_000_000  # the latency run's dossiers after the throughput run's
 POLL_S = 0.02
@@ -84,6 +85,7 @@ class Latency:
     fed: int  # snapshots that got a work item
     seconds: list[float]  # one per acknowledged snapshot
     late: int  # not acknowledged within the wait after the feed
+    feed_s: float = 0.0  # how long the feed took: longer than `--seconds` when this process lagged
 
     def percentile(self, p: int) -> float:
         return statistics.quantiles(self.seconds, n=100, method="inclusive")[p - 1]
@@ -231,6 +233,8 @@ class Acknowledgements:
         self.sessions = sessions
         self.waiting: dict[tuple[str, int], float] = {}
         self.seconds: list[float] = []
+        # (answered at, latency, dossier, generation) of each, for `--trace`
+        self.trace: list[tuple[float, float, str, int]] = []
         self.fed = 0
 
     async def stored(self, keys: list[str], answered_at: float) -> None:
@@ -247,10 +251,55 @@ class Acknowledgements:
                 # A snapshot stored while this poll ran waits for the next one.
                 current, etat = rows.get(key, (0, A_FAIRE))
                 if etat != A_FAIRE and current >= generation:
-                    self.seconds.append(seen - self.waiting.pop((key, generation)))
+                    answered_at = self.waiting.pop((key, generation))
+                    self.seconds.append(seen - answered_at)
+                    self.trace.append((answered_at, seen - answered_at, key, generation))
 
 
-async def feed(run: Run, ingest: Ingest, rate: float, seconds: float) -> Latency:
+async def backlog(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int, int]:
+    """Pending work items: (claimed, due now and unclaimed, due later)."""
+    now = datetime.now(UTC)
+    leased = Livraison.lease_until > now
+    due = and_(Livraison.due_at <= now, or_(Livraison.lease_until.is_(None), ~leased))
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(
+                    func.count().filter(leased),
+                    func.count().filter(due),
+                    func.count().filter(Livraison.due_at > now),
+                ).where(Livraison.etat == A_FAIRE)
+            )
+        ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+async def sample_backlog(
+    sessions: async_sessionmaker[AsyncSession], samples: list[tuple[float, int, int, int]]
+) -> None:
+    while True:
+        samples.append((time.perf_counter(), *await backlog(sessions)))
+        await asyncio.sleep(0.25)
+
+
+def write_trace(
+    path: Path, started: float, acks: Acknowledgements, samples: list[tuple[float, int, int, int]]
+) -> None:
+    """`--trace`: each snapshot's (fed at, latency) and the backlog's samples, seconds from the
+    feed's start, for finding where a slow snapshot waited."""
+    with path.open("w") as out:
+        out.write("kind,t,latency_or_claimed,dossier_or_due,generation_or_later\n")
+        for answered_at, latency, key, generation in sorted(acks.trace):
+            out.write(f"ack,{answered_at - started:.3f},{latency:.3f},{key},{generation}\n")
+        for key, generation in acks.waiting:
+            out.write(f"late,{acks.waiting[(key, generation)] - started:.3f},,{key},{generation}\n")
+        for at, claimed, due, later in samples:
+            out.write(f"backlog,{at - started:.3f},{claimed},{due},{later}\n")
+
+
+async def feed(
+    run: Run, ingest: Ingest, rate: float, seconds: float, trace: Path | None = None
+) -> Latency:
     """`rate` snapshots/s for `seconds`, a request every 0.1 s; then waits (at most 60 s) for
     the acknowledgements."""
     per_request, count = max(1, round(rate / 10)), int(rate * seconds)
@@ -260,6 +309,8 @@ async def feed(run: Run, ingest: Ingest, rate: float, seconds: float) -> Latency
     lines = staggered(list(dossiers))[:count]
     acks = Acknowledgements(run.sessions)
     watcher = asyncio.create_task(acks.watch())
+    samples: list[tuple[float, int, int, int]] = []
+    sampler = asyncio.create_task(sample_backlog(run.sessions, samples)) if trace else None
     started = time.perf_counter()
     for tick, offset in enumerate(range(0, len(lines), per_request)):
         await asyncio.sleep(max(0.0, started + tick / 10 - time.perf_counter()))
@@ -268,11 +319,15 @@ async def feed(run: Run, ingest: Ingest, rate: float, seconds: float) -> Latency
         await acks.stored(
             [r["id_dossier"] for r in results if r["resultat"] == "ACCEPTE"], answered_at
         )
+    feed_s = time.perf_counter() - started
     deadline = time.perf_counter() + 60
     while acks.waiting and time.perf_counter() < deadline:
         await asyncio.sleep(0.1)
     watcher.cancel()
-    return Latency(acks.fed, acks.seconds, len(acks.waiting))
+    if sampler is not None and trace is not None:
+        sampler.cancel()
+        write_trace(trace, started, acks, samples)
+    return Latency(acks.fed, acks.seconds, len(acks.waiting), feed_s)
 
 
 async def bench_database(
@@ -290,7 +345,8 @@ async def bench_database(
                 run = Run(mock, control, db.make_sessionmaker(database), process.pid)
                 calls, seconds, sync_cpu, mock_cpu = await until_delivered(run)
                 throughput = Throughput(len(lines), ingest_s, calls, seconds, sync_cpu, mock_cpu)
-                latency = await feed(run, ingest, arguments.rate, arguments.seconds)
+                trace = arguments.trace / f"{log.stem}.csv" if arguments.trace else None
+                latency = await feed(run, ingest, arguments.rate, arguments.seconds, trace)
         finally:
             await database.dispose()
     return throughput, latency
@@ -350,6 +406,8 @@ async def main(arguments: argparse.Namespace) -> None:
                 processes = arguments.workers if backend == "postgresql" else 1
                 label = f"{backend}, {processes} sync process{'es' if processes > 1 else ''}"
                 print(row(label, floors, throughput, latency), flush=True)
+                fed = f"{latency.fed:,} snapshots fed in {latency.feed_s:.1f} s"
+                print(f"({label}: {fed}, {latency.fed / latency.feed_s:.0f}/s)", flush=True)
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -360,6 +418,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=200.0, help="snapshots/s, latency run")
     parser.add_argument("--seconds", type=float, default=30.0, help="latency run")
     parser.add_argument("--floor-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--trace", type=Path, help="directory: each snapshot's latency and the backlog, as CSV"
+    )
     parser.add_argument("--profile", type=Path, help="run sync under cProfile, stats to this file")
     parser.add_argument(
         "--workers", type=int, default=2, help="sync processes on PostgreSQL (SQLite: one)"

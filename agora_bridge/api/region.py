@@ -13,6 +13,7 @@ from agora_bridge.api.auth import require_roles
 from agora_bridge.api.bodies import JSON, NDJSON, Item, split_items
 from agora_bridge.api.problems import ChampErreur, DatabaseUnavailable, problem_responses
 from agora_bridge.api.state import BridgeState, bridge_state
+from agora_bridge.delivery import wakeup
 from agora_bridge.logs import get_logger
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.validation import paris_today
@@ -86,6 +87,8 @@ async def ingest(
     report = await _store(state, items)
     log.info("region.ingest.stored", organisation_id=caller.organisation_id, **report.outcomes)
     state.delivery_due.set()  # after the commit: the engine finds the work durable
+    if report.outcomes["ACCEPTE"]:
+        await wakeup.notify(state.session_maker)  # and `sync` in other processes
     return _answer(items, report)
 
 

@@ -14,18 +14,21 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.storage.livraisons import A_FAIRE
 from agora_bridge.storage.models import Livraison
 
+_TABLE = cast(Table, Livraison.__table__)
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:
     id_dossier: str
-    token: str  # unique to this claim: every outcome is fenced on it
+    token: str  # unique to this claim: every outcome is fenced on it (and the dossier)
     generation: int
     verifier: bool
 
@@ -37,42 +40,35 @@ def new_token(owner: str) -> str:
 async def claim_due(
     session: AsyncSession, *, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[Claim]:
-    """Lease up to `limit` due items, oldest due first; the caller commits."""
+    """Lease up to `limit` due items, oldest due first, in one statement (a claim was a
+    read and then a write: two round trips more a pass); the caller commits. The items of
+    one claim share its token: every fence is on the dossier and the token together."""
+    c = _TABLE.c
     candidates = (
-        select(
-            Livraison.id_dossier, Livraison.generation, Livraison.verifier, Livraison.lease_owner
-        )
+        select(c.id_dossier)
         .where(
-            Livraison.etat == A_FAIRE,
-            Livraison.due_at <= now,
-            Livraison.lot_id.is_(None),
-            or_(Livraison.lease_until.is_(None), Livraison.lease_until < now),
+            c.etat == A_FAIRE,
+            c.due_at <= now,
+            c.lot_id.is_(None),
+            or_(c.lease_until.is_(None), c.lease_until < now),
         )
-        .order_by(Livraison.due_at, Livraison.id_dossier)
+        .order_by(c.due_at, c.id_dossier)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        # A CTE: the locking SELECT runs once, as its own step, before the UPDATE.
+        .cte("due")
     )
-    rows = (await session.execute(candidates)).all()
-    claims = [
-        Claim(key, new_token(owner), generation, verifier or lapsed is not None)
-        for key, generation, verifier, lapsed in rows
-    ]
-    if claims:
-        await session.execute(
-            _LEASE.values(lease_until=now + lease),
-            [
-                {"claim_id": c.id_dossier, "claim_token": c.token, "claim_verifier": c.verifier}
-                for c in claims
-            ],
+    token = new_token(owner)
+    statement = (
+        update(_TABLE)
+        .where(c.id_dossier.in_(select(candidates.c.id_dossier)))
+        # SET reads the old row: a lease still set there lapsed under another claim.
+        .values(
+            lease_owner=token,
+            lease_until=now + lease,
+            verifier=or_(c.verifier, c.lease_owner.is_not(None)),
         )
-    return claims
-
-
-_TABLE = Livraison.__table__
-assert isinstance(_TABLE, Table)
-# One statement for the whole batch (executemany).
-_LEASE = (
-    update(_TABLE)
-    .where(_TABLE.c.id_dossier == bindparam("claim_id"))
-    .values(lease_owner=bindparam("claim_token"), verifier=bindparam("claim_verifier"))
-)
+        .returning(c.id_dossier, c.generation, c.verifier, c.due_at)
+    )
+    rows = sorted((await session.execute(statement)).all(), key=lambda r: (r[3], r[0]))
+    return [Claim(key, token, generation, verifier) for key, generation, verifier, _ in rows]

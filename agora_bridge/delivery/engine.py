@@ -9,10 +9,10 @@ one circuit breaker and one recorder (group commit).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +21,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.agora.client import AgoraClient
+from agora_bridge.delivery import wakeup
 from agora_bridge.delivery.breaker import Breaker
 from agora_bridge.delivery.claims import Claim, claim_due
 from agora_bridge.delivery.dossier_pass import DossierPass, Parts
@@ -90,6 +91,11 @@ class Engine:
         # the engine's own writers (claims, the recorder) take turns in process instead.
         self._write_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._busy = 0  # passes in progress
+        self._live = 0  # workers of the run in progress
+        # The last claim found nothing, and no wake nor pass has ended since: another claim
+        # would find nothing either (workers started by a wake would each ask in turn).
+        self._drained = False
         # Set when the process is asked to stop: passes in flight finish, no new claim.
         self._stop: asyncio.Event | None = None
 
@@ -130,17 +136,65 @@ class Engine:
                 code_financeur=self._code_financeur,
                 clock=self._clock,
             )
-            workers = [self._worker(parts, next_claim) for _ in range(self.settings.concurrency)]
             # Every worker ends before the recorder does: a worker whose claim failed must
             # not take the recorder away from passes still in flight (they would wait on
-            # their next record for ever). The tick then fails with the first error.
-            ended = await asyncio.gather(*workers, return_exceptions=True)
+            # their next record for ever). The run then fails with the first error.
+            ended = await self._workers(lambda: self._worker(parts, next_claim))
         failed = [result for result in ended if isinstance(result, BaseException)]
         if failed:
             raise failed[0]
         passes = sum(result for result in ended if isinstance(result, int))
         await self._release_unstarted()
         return passes
+
+    async def _workers(self, worker: Callable[[], Awaitable[int]]) -> list[int | BaseException]:
+        """`concurrency` workers until every one has found nothing to claim. A worker that
+        finds nothing ends; while others still run, a wake (new work stored) or, failing
+        one, each `interval_s` starts new ones up to `concurrency`: under a steady trickle
+        of work the run would otherwise shrink to one worker, and every new item would
+        queue behind it."""
+        loop = asyncio.get_running_loop()
+        self._drained = False
+        live = {asyncio.ensure_future(worker()) for _ in range(self.settings.concurrency)}
+        self._live = len(live)
+        ended: list[int | BaseException] = []
+        poll_at = loop.time() + self.settings.interval_s
+        try:
+            while live:
+                # No wake while stopping: a wake left set would make this loop spin.
+                woken = None if self._stopping() else asyncio.ensure_future(self._wake.wait())
+                done, live = await asyncio.wait(
+                    live | ({woken} if woken else set()),
+                    timeout=max(0.0, poll_at - loop.time()),
+                    return_when=FIRST_COMPLETED,
+                )
+                was_woken = woken is not None and woken in done
+                if woken is not None:
+                    woken.cancel()
+                    done.discard(woken)
+                    live.discard(woken)
+                ended.extend(_result(task) for task in done)
+                polled = loop.time() >= poll_at
+                if polled:
+                    poll_at = loop.time() + self.settings.interval_s
+                if live and (was_woken or polled) and not self._stopping():
+                    # Cleared before the new claims, so that a later wake is not lost; with
+                    # no worker left, a wake stays set for `run_forever` to run again.
+                    self._wake.clear()
+                    self._drained = False
+                    missing = self.settings.concurrency - len(live)
+                    live |= {asyncio.ensure_future(worker()) for _ in range(missing)}
+                self._live = len(live)
+        except BaseException:
+            # Cancelled (a scheduler shutting down): the workers go too, as under `gather`.
+            for task in live:
+                task.cancel()
+            await asyncio.gather(*live, return_exceptions=True)
+            raise
+        return ended
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
 
     async def _release_unstarted(self) -> None:
         """Claims taken but not started when asked to stop: free at once, not at the end of
@@ -161,25 +215,26 @@ class Engine:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """`sync` without `--once`: a run every `interval_s`, sooner when a retry falls due
-        before that, at once when woken. `stop` (SIGTERM) lets the passes in flight finish
-        and starts no other."""
+        before that, at once when woken (in process, or on PostgreSQL by an ingest's
+        notification: `wakeup.py`). `stop` (SIGTERM) lets the passes in flight finish and
+        starts no other."""
         self._stop = stop
-        while not stop.is_set():
-            pause = self.settings.interval_s
-            try:
-                await self.run_once()
-                pause = await self._until_next_due(pause)
-            except Exception:
-                # The database or AGORA's token failed for the whole tick: try again later.
-                log.exception("delivery.tick.failed")
-            self._wake.clear()
-            waiting = asyncio.create_task(self._wake.wait())
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait(
-                {waiting, stopping}, timeout=pause, return_when=asyncio.FIRST_COMPLETED
-            )
-            waiting.cancel()
-            stopping.cancel()
+        async with wakeup.listening(self._sessions, self.wake):
+            while not stop.is_set():
+                pause = self.settings.interval_s
+                # Cleared before looking for work: a wake during the run runs it again.
+                self._wake.clear()
+                try:
+                    await self.run_once()
+                    pause = await self._until_next_due(pause)
+                except Exception:
+                    # The database or AGORA's token failed for the whole run: try again later.
+                    log.exception("delivery.tick.failed")
+                waiting = asyncio.create_task(self._wake.wait())
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({waiting, stopping}, timeout=pause, return_when=FIRST_COMPLETED)
+                waiting.cancel()
+                stopping.cancel()
 
     async def _until_next_due(self, longest: float) -> float:
         async with self._sessions() as session:
@@ -201,32 +256,59 @@ class Engine:
     async def _worker(self, parts: Parts, next_claim: Callable[[], Awaitable[Claim | None]]) -> int:
         passes = 0
         while (claim := await next_claim()) is not None:
+            self._busy += 1
             try:
                 await DossierPass(parts, claim).run()
             except Exception:
                 # The claim lapses and the dossier comes back, read back first.
                 log.exception("delivery.pass.failed", id_dossier=claim.id_dossier)
+            finally:
+                self._busy -= 1
+                # Its end may have left work due (a newer snapshot came during the pass).
+                self._drained = False
             passes += 1
         return passes
 
     async def _next_claim(self) -> Claim | None:
-        if self._stop is not None and self._stop.is_set():
+        if self._stopping():
             return None  # what is claimed but not started comes back when its lease lapses
         async with self._claim_lock:
             if not self._claimed:
+                if self._drained:
+                    return None
                 self._claimed.extend(await self._claim())
+                self._drained = not self._claimed
             return self._claimed.popleft() if self._claimed else None
 
+    def _idle(self) -> int:
+        """Workers without a pass, this one included: a claim takes no more than they can
+        start now (an item claimed for a busy engine would wait, leased, in its queue, where
+        another process could not take it)."""
+        return max(1, self._live - self._busy)
+
     async def _claim(self) -> list[Claim]:
-        lock = self._write_lock if _is_sqlite(self._sessions) else contextlib.nullcontext()
-        async with lock, self._sessions() as session, session.begin():
-            return await claim_due(
-                session,
-                owner=self.owner,
-                now=self._clock(),
-                lease=timedelta(seconds=self.settings.lease_s),
-                limit=self.settings.concurrency,
-            )
+        if _is_sqlite(self._sessions):
+            async with self._write_lock, self._sessions() as session, session.begin():
+                return await self._claim_in(session)
+        async with self._sessions() as session:
+            # One statement, atomic by itself: no BEGIN and COMMIT round trips around it.
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            return await self._claim_in(session)
+
+    async def _claim_in(self, session: AsyncSession) -> list[Claim]:
+        return await claim_due(
+            session,
+            owner=self.owner,
+            now=self._clock(),
+            lease=timedelta(seconds=self.settings.lease_s),
+            limit=self._idle(),
+        )
+
+
+def _result(task: asyncio.Future[int]) -> int | BaseException:
+    if task.cancelled():
+        return asyncio.CancelledError()
+    return task.exception() or task.result()
 
 
 def _is_sqlite(sessions: async_sessionmaker[AsyncSession]) -> bool:

@@ -46,7 +46,9 @@ def schedule(
     )
 
     def wake() -> None:
-        # Now rather than at the next tick; a run in progress finishes what is due anyway.
+        # Now rather than at the next tick; a run in progress (the job's single instance)
+        # starts workers for the new work itself.
+        engine.wake()
         job.modify(next_run_time=datetime.now(UTC))
 
     return wake

@@ -1,0 +1,66 @@
+"""New work while a run is going, and `sync` in another process learning of an ingest."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agora_bridge.delivery import wakeup
+from tests.builders import snapshot
+from tests.conftest import throwaway_pg_database
+from tests.delivery.harness import delivery, historique
+
+
+@pytest.mark.parametrize("woken", [True, False], ids=["woken", "at its interval"])
+async def test_a_stuck_dossier_never_holds_back_work_stored_during_the_run(
+    database_url: str, woken: bool
+) -> None:
+    """Workers that found nothing end; the run goes on while one pass is stuck on a slow
+    AGORA. Work stored meanwhile gets workers of its own (at once when woken, else at the
+    interval), rather than waiting for the stuck pass or being queued behind it."""
+    async with delivery(database_url, concurrency=4, interval_s=3600 if woken else 0.2) as bridge:
+        release = bridge.transport.hold('"PDL-1"')
+        await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
+        engine = bridge.engine()
+        running = asyncio.create_task(engine.run_once())
+        try:
+            async with asyncio.timeout(10):
+                while not bridge.transport.sent:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.1)  # the three other workers find nothing and end
+                await bridge.ingest(
+                    *(snapshot("ENTRE", id_dossier=f"PDL-{n}") for n in range(2, 8))
+                )
+                if woken:
+                    engine.wake()
+                while await bridge.pending() > 1:
+                    await asyncio.sleep(0.02)
+            assert not running.done()  # PDL-1 still stuck
+        finally:
+            release.set()
+        async with asyncio.timeout(10):
+            await running
+        agora = await bridge.on_agora()
+        assert sorted(agora) == [f"PDL-{n}" for n in range(1, 8)]
+        assert {tuple(historique(d)) for d in agora.values()} == {("CREATION", "ENTREE")}
+        assert await bridge.ledger_intact()
+
+
+async def test_an_ingest_notification_wakes_sync_in_another_process() -> None:
+    """PostgreSQL: `sync` (its own connection, its own process in production) hears the
+    ingest's `NOTIFY` and delivers long before its tick."""
+    async with throwaway_pg_database() as url, delivery(url, interval_s=3600) as bridge:
+        stop = asyncio.Event()
+        running = asyncio.create_task(bridge.engine().run_forever(stop))
+        try:
+            await asyncio.sleep(0.3)  # the first run, at start, finds nothing
+            await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
+            await wakeup.notify(bridge.sessions)
+            async with asyncio.timeout(10):
+                while await bridge.pending():
+                    await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+            await running
+        assert historique((await bridge.on_agora())["PDL-1"]) == ["CREATION", "ENTREE"]
