@@ -132,3 +132,18 @@ async def test_lots_cut_at_agoras_byte_limit_leave_no_dossier_behind(
         assert stats["lignes_lot"] == {"ACCEPTE": len(expected), "REJETE": 0, "DOUBLON": 0}
         assert report.lots == stats["lots"] > len(expected) // 100 + 1
         assert report.termine
+
+
+async def test_a_line_no_lot_can_hold_stops_the_backfill_rather_than_be_passed_over(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line over AGORA's byte limit by itself (unreachable with AGORA's 16 MiB: a line read
+    is 1 MiB at most): the next lots' keyset must not start after the rows it did not pack,
+    which would leave them set aside and never sent while the backfill says it is done."""
+    path = every_case_file(tmp_path, dossiers=20)
+    monkeypatch.setattr(packing, "MAX_BYTES", 64)  # below any line
+    async with delivery(database_url) as bridge:
+        with pytest.raises(ExceptionGroup) as raised:
+            await backfill(bridge, path)
+        assert raised.group_contains(packing.LineOverLotLimit)
+        assert (await bridge.stats())["lots"] == 0
