@@ -101,10 +101,25 @@ async def pack_next(
             if lot is not None:
                 await _record(session, lot, progress, packer.builder.crypto, now=now)
             await save_counts(session, progress, counts)
-        # `_lines` takes the rows in order and stops before the first that does not fit.
-        packer.after = rows[len(kept) + len(released) - 1].id_dossier
+        packer.after = _last_taken(rows, len(kept) + len(released))
         if lot is not None:
             return lot
+
+
+class LineOverLotLimit(RuntimeError):
+    """A lot line longer than a lot may be: no lot can take it (a line read is 1 MiB at most,
+    so only a broken invariant gets here)."""
+
+
+def _last_taken(rows: Sequence[Any], taken: int) -> str:
+    """The key after which the next lot's rows are searched: the last of the first `taken`
+    rows (`_lines` takes them in order and stops before the first that does not fit). None
+    taken: the first row's line alone is over the limit; passing over it would leave it set
+    aside, never sent, and the backfill would end as done."""
+    if taken == 0:
+        raise LineOverLotLimit(f"a lot line is over AGORA's {MAX_BYTES} bytes a lot")
+    key: str = rows[taken - 1].id_dossier
+    return key
 
 
 _DOSSIERS = cast(Table, Dossier.__table__)

@@ -9,17 +9,24 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
+from agora_bridge.agora import schemas as wire
+from agora_bridge.agora.mapping import from_wire
+from agora_bridge.agora.schemas import from_agora
 from agora_bridge.backfill.lots import Pacing
 from agora_bridge.backfill.report import Report, load
 from agora_bridge.backfill.reprise import Progress
 from agora_bridge.backfill.run import Backfill, Observer, Options
 from agora_bridge.decision.dossier import AgoraDossier
 from agora_bridge.decision.planner import plan, project
+from agora_bridge.delivery import acknowledged
 from agora_bridge.settings import DEFAULT_EXCLUDED
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.perimeter import SENDABLE, Perimeter, classify
 from agora_bridge.snapshots.reader import read_lines
 from agora_bridge.snapshots.validation import Rejection, parse_line
+from agora_bridge.storage.models import EtatAgora
 from agora_bridge.synthetic import CUTOFF
 from tests.builders import TODAY, snapshot_dict
 from tests.delivery.harness import CODE_FINANCEUR, CRYPTO, Bridge
@@ -90,3 +97,18 @@ def write_lines(path: Path, dicts: Sequence[dict[str, Any]], tail: Sequence[str]
 
 def dossier(step: str, key: str, **changes: Any) -> dict[str, Any]:
     return snapshot_dict(step, id_dossier=key, **changes)
+
+
+async def assert_acknowledged_as_on_agora(bridge: Bridge, agora: dict[str, Any]) -> None:
+    """Each acknowledged state stored (its JSON, its titulaire's digest) is the dossier AGORA
+    holds: the engine plans the next step from it."""
+    async with bridge.sessions() as session:
+        stored = {e.id_dossier: e for e in await session.scalars(select(EtatAgora))}
+    assert stored.keys() == agora.keys()
+    for key, held in agora.items():
+        on_agora = from_wire(from_agora(wire.Dossier, held))
+        etat = stored[key]
+        assert etat.id_agora == held["id_agora"], key
+        assert acknowledged.decode(etat.acquitte, on_agora.titulaire) == on_agora, key
+        assert etat.acquitte == acknowledged.encode(on_agora), key
+        assert etat.titulaire_index == acknowledged.digest(on_agora.titulaire, CRYPTO), key

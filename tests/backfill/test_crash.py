@@ -15,7 +15,7 @@ from agora_bridge.agora.mapping import from_wire
 from agora_bridge.agora.schemas import Dossier, from_agora
 from agora_bridge.snapshots.nir import nir_for_agora
 from tests.backfill.cases import every_case_file
-from tests.backfill.harness import expected_on_agora, newest
+from tests.backfill.harness import assert_acknowledged_as_on_agora, expected_on_agora, newest
 from tests.conftest import sqlite_url, throwaway_pg_database
 from tests.delivery.checks import in_order
 from tests.delivery.harness import Bridge, delivery, historique
@@ -99,6 +99,7 @@ async def assert_exactly_once(bridge: Bridge, path: Path, report: dict[str, Any]
         assert from_wire(from_agora(Dossier, held)) == expected[key], key
         assert in_order(historique(held)), key
         assert {event["id_lot"] for event in held["historique"]} != {None}, key
+    await assert_acknowledged_as_on_agora(bridge, agora)
     stats = await bridge.stats()
     # Each line processed once: a lot sent again came back as the lot AGORA already had.
     assert stats["lignes_lot"] == {"ACCEPTE": len(expected), "REJETE": 0, "DOUBLON": 0}

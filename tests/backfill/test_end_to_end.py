@@ -20,7 +20,12 @@ from agora_bridge.storage.models import EtatAgora, Livraison
 from agora_bridge.storage.retours import Evenement, read_after
 from agora_bridge.synthetic import CUTOFF
 from tests.backfill.cases import every_case_file
-from tests.backfill.harness import PERIMETER, backfill, expected_on_agora
+from tests.backfill.harness import (
+    PERIMETER,
+    assert_acknowledged_as_on_agora,
+    backfill,
+    expected_on_agora,
+)
 from tests.builders import TODAY
 from tests.delivery.harness import delivery, historique
 
@@ -39,6 +44,7 @@ async def test_a_file_with_every_case_ends_on_agora_exactly_as_expected(
         for key, held in agora.items():
             assert from_wire(from_agora(Dossier, held)) == expected[key], key
             assert historique(held).count("CREATION") == 1
+        await assert_acknowledged_as_on_agora(bridge, agora)
         assert agora["PDL-VERSIONS"]["statut"] == "SORTI"
         assert agora["PDL-EGALITE"]["statut"] == "ENTRE"
         assert agora["PDL-ARRONDI"]["solde"]["cout_pedagogique_cents"] == 1004628
@@ -121,7 +127,23 @@ async def test_lots_cut_at_agoras_byte_limit_leave_no_dossier_behind(
         agora = await bridge.on_agora()
         assert agora.keys() == expected.keys()
         assert all(historique(held).count("CREATION") == 1 for held in agora.values())
+        await assert_acknowledged_as_on_agora(bridge, agora)
         stats = await bridge.stats()
         assert stats["lignes_lot"] == {"ACCEPTE": len(expected), "REJETE": 0, "DOUBLON": 0}
         assert report.lots == stats["lots"] > len(expected) // 100 + 1
         assert report.termine
+
+
+async def test_a_line_no_lot_can_hold_stops_the_backfill_rather_than_be_passed_over(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line over AGORA's byte limit by itself (unreachable with AGORA's 16 MiB: a line read
+    is 1 MiB at most): the next lots' keyset must not start after the rows it did not pack,
+    which would leave them set aside and never sent while the backfill says it is done."""
+    path = every_case_file(tmp_path, dossiers=20)
+    monkeypatch.setattr(packing, "MAX_BYTES", 64)  # below any line
+    async with delivery(database_url) as bridge:
+        with pytest.raises(ExceptionGroup) as raised:
+            await backfill(bridge, path)
+        assert raised.group_contains(packing.LineOverLotLimit)
+        assert (await bridge.stats())["lots"] == 0

@@ -8,12 +8,24 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy import text as sa_text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agora_bridge.backfill.building import ack
 from agora_bridge.decision.dossier import Rectifier, Titulaire
 from agora_bridge.decision.planner import plan, project
-from agora_bridge.delivery.acknowledged import Acquittement, decode, encode, restored, row
+from agora_bridge.delivery.acknowledged import (
+    Acquittement,
+    decode,
+    encode,
+    restored,
+    row,
+    store_all,
+)
 from agora_bridge.snapshots.nir import nir_for_agora
 from agora_bridge.storage.models import EtatAgora
 from tests.builders import NIR, snapshot
@@ -84,3 +96,35 @@ def test_without_a_sendable_snapshot_the_titulaire_is_one_that_matches_nothing()
     acknowledged = restored(etat(row(Acquittement("AG1", held), CRYPTO, now=NOW)), None, CRYPTO)
     assert acknowledged == replace(held, titulaire=acknowledged.titulaire)
     assert acknowledged.titulaire.nir == "0" * 13
+
+
+# Text to escape or beyond ASCII in the stored part; the optional parts null.
+ODD = {
+    "programme.dispositif": 'VISA "MÉTIERS" \\ é€𝄞 </>',
+    "action.numero": "n° 1 \u2028 ½",
+    "session.numero": "'\"",
+    "action.formacode": None,
+    "action.certification": None,
+}
+
+
+@pytest.mark.parametrize("step", ["ANNULE", "SOLDE"])
+async def test_a_state_stored_as_a_dict_or_as_its_text_is_the_same_json(
+    session_maker: async_sessionmaker[AsyncSession], step: str
+) -> None:
+    """The sync path stores `row()`'s dict, a backfill its line's text (`building.ack`): the
+    same JSON text on either database, reading back as `encode`."""
+    dossier = project(snapshot(step, **ODD))
+    values = row(Acquittement("AG000000000001", dossier), CRYPTO, now=NOW)
+    text = {**values, "id_agora": "AG000000000002", "acquitte": ack(dossier, CRYPTO).acquitte}
+    async with session_maker() as session, session.begin():
+        await store_all(session, [{"id_dossier": "A", **values}, {"id_dossier": "B", **text}])
+    async with session_maker() as session:
+        stored = {e.id_dossier: e.acquitte for e in await session.scalars(select(EtatAgora))}
+        raw: dict[str, str] = dict(iter(await session.execute(sa_text(_RAW))))
+    assert stored == {"A": encode(dossier), "B": encode(dossier)}
+    assert raw["A"] == raw["B"]
+    assert json.loads(raw["A"]) == encode(dossier)
+
+
+_RAW = "SELECT id_dossier, CAST(acquitte AS TEXT) FROM etat_agora"
