@@ -5,6 +5,7 @@ and a changed outcome is found."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -45,7 +46,7 @@ def stored(snapshot: Snapshot) -> StoredRow:
     return StoredRow(
         snapshot.id_dossier,
         Classement.ENVOYABLE,
-        columns["payload"],
+        json.loads(columns["payload"]),
         columns["identite_key_id"],
         columns["identite_ciphertext"],
     )
