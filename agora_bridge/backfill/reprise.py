@@ -22,7 +22,7 @@ from agora_bridge.errors import OperatorError
 from agora_bridge.snapshots.perimeter import Classement
 from agora_bridge.storage.dossiers import StoreOutcome
 from agora_bridge.storage.ingest import StoredBatch
-from agora_bridge.storage.livraisons import A_FAIRE, bound_keys
+from agora_bridge.storage.livraisons import A_FAIRE, among_keys
 from agora_bridge.storage.models import EtatAgora, Livraison, Reprise
 
 _SAMPLE_BYTES = 1024 * 1024
@@ -196,11 +196,12 @@ async def _set_aside(session: AsyncSession, ids: list[str], mark: str) -> tuple[
     no acknowledged state (AGORA does not know the dossier). The others stay with the engine
     (the cut-over). How many were marked, and how many stay with the engine (not counting
     those marked by an earlier batch)."""
-    items, keys = _ITEMS.c, select(bound_keys(session).c.value)
+    items = _ITEMS.c
+    keys = among_keys(session, items.id_dossier)
     untouched = (
         update(_ITEMS)
         .where(
-            items.id_dossier.in_(keys),
+            keys,
             items.lot_id.is_(None),
             items.etat == A_FAIRE,
             items.lease_owner.is_(None),
@@ -217,7 +218,7 @@ async def _set_aside(session: AsyncSession, ids: list[str], mark: str) -> tuple[
     if not rest:
         return len(marked), 0
     already = await session.scalars(
-        select(items.id_dossier).where(items.id_dossier.in_(keys), items.lot_id == mark),
+        select(items.id_dossier).where(keys, items.lot_id == mark),
         {"keys": rest},
     )
     return len(marked), len(rest) - len(list(already))

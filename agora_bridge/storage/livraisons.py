@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     String,
     Table,
+    any_,
     bindparam,
     case,
     delete,
@@ -65,8 +66,8 @@ async def reopen(
     if upsert:
         await _upsert(session, sorted(set(upsert)), now)
     if existing:
-        keys = select(bound_keys(session).c.value)
-        statement = update(_TABLE).where(_TABLE.c.id_dossier.in_(keys)).values(_reopened(now))
+        keys = among_keys(session, _TABLE.c.id_dossier)
+        statement = update(_TABLE).where(keys).values(_reopened(now))
         await session.execute(statement, {"keys": sorted(set(existing))})
 
 
@@ -93,6 +94,15 @@ def bound_keys(session: AsyncSession) -> TableValuedAlias:
     # SQLite has no arrays: a JSON array, and its elements (`where(true())` above: SQLite
     # reads `ON CONFLICT` after a bare `SELECT … FROM` as a join constraint).
     return func.json_each(bindparam("keys", type_=JSON)).table_valued("value")
+
+
+def among_keys(session: AsyncSession, column: ColumnElement[str]) -> ColumnElement[bool]:
+    """`column IN` the list of keys bound as `keys`, one parameter whatever their number.
+    PostgreSQL: `= ANY(array)`, which probes the column's index like an `IN` list, where
+    `IN (SELECT unnest(…))` is planned for 100 keys and may scan the whole table."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("keys", type_=ARRAY(String)))
+    return column.in_(select(bound_keys(session).c.value))
 
 
 _TABLE = cast(Table, Livraison.__table__)
