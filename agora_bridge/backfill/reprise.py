@@ -22,7 +22,7 @@ from agora_bridge.errors import OperatorError
 from agora_bridge.snapshots.perimeter import Classement
 from agora_bridge.storage.dossiers import StoreOutcome
 from agora_bridge.storage.ingest import StoredBatch
-from agora_bridge.storage.livraisons import A_FAIRE
+from agora_bridge.storage.livraisons import A_FAIRE, among_keys
 from agora_bridge.storage.models import EtatAgora, Livraison, Reprise
 
 _SAMPLE_BYTES = 1024 * 1024
@@ -173,16 +173,22 @@ def _count(counts: Counts, batch: StoredBatch) -> None:
     counts.lignes += len(batch.valid) + len(batch.rejected)
     counts.invalides += len(batch.rejected)
     for line, outcome in zip(batch.valid, batch.outcomes, strict=True):
+        classement = line.classification.classement
         if outcome is None:
             counts.invalides += 1
-        elif outcome is StoreOutcome.IGNORE_VERSION_ANCIENNE:
+        elif outcome is _IGNORED:
             counts.versions_ignorees += 1
-        elif line.classification.classement is Classement.EXCLU:
+        elif classement is _EXCLU:
             counts.exclus[line.classification.motif or ""] += 1
-        elif line.classification.classement is Classement.RETENU:
+        elif classement is _RETENU:
             counts.retenus[line.classification.motif or ""] += 1
         else:
             counts.envoyables += 1
+
+
+# Members read once (a descriptor call each time in Python 3.11): this runs once a line.
+_IGNORED = StoreOutcome.IGNORE_VERSION_ANCIENNE
+_EXCLU, _RETENU = Classement.EXCLU, Classement.RETENU
 
 
 async def _set_aside(session: AsyncSession, ids: list[str], mark: str) -> tuple[int, int]:
@@ -191,10 +197,11 @@ async def _set_aside(session: AsyncSession, ids: list[str], mark: str) -> tuple[
     (the cut-over). How many were marked, and how many stay with the engine (not counting
     those marked by an earlier batch)."""
     items = _ITEMS.c
+    keys = among_keys(session, items.id_dossier)
     untouched = (
         update(_ITEMS)
         .where(
-            items.id_dossier.in_(ids),
+            keys,
             items.lot_id.is_(None),
             items.etat == A_FAIRE,
             items.lease_owner.is_(None),
@@ -206,12 +213,13 @@ async def _set_aside(session: AsyncSession, ids: list[str], mark: str) -> tuple[
         .values(lot_id=mark)
         .returning(items.id_dossier)
     )
-    marked = set((await session.execute(untouched)).scalars())
+    marked = set((await session.execute(untouched, {"keys": ids})).scalars())
     rest = [key for key in ids if key not in marked]
     if not rest:
         return len(marked), 0
     already = await session.scalars(
-        select(Livraison.id_dossier).where(Livraison.id_dossier.in_(rest), Livraison.lot_id == mark)
+        select(items.id_dossier).where(keys, items.lot_id == mark),
+        {"keys": rest},
     )
     return len(marked), len(rest) - len(list(already))
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import fields
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import JSON, Dialect, Insert, Table, bindparam, func, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.ledger.chain import GENESIS, Chained, Checker, Entry, Verdict, entry_hash
@@ -33,15 +34,50 @@ async def append(session: AsyncSession, entries: Sequence[Entry]) -> str:
         return await head_hash(session)
     await serialise(session)
     prev = await head_hash(session)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in entries:
         digest = entry_hash(entry, prev)
         rows.append({**_columns(entry), "prev_hash": prev, "hash": digest})
         prev = digest
-    # The table, not the entity: the ORM's bulk insert leaves out None values, so entries of
-    # different shapes (an attempt, then an outcome...) would each become their own INSERT.
-    await session.execute(insert(_TABLE), rows)
+    dialect = session.get_bind().dialect
+    await session.execute(_INSERTS[dialect.name], _bound(rows, dialect))
     return prev
+
+
+def _bound(rows: list[dict[str, Any]], dialect: Dialect) -> dict[str, Any]:
+    """The rows as one value a column (PostgreSQL: arrays), or as one JSON array of rows
+    (SQLite, which has no arrays; its instants as SQLAlchemy's own SQLite type writes them):
+    a million-line backfill appends a million entries, and executemany parameters cost a
+    round of SQLAlchemy's processing per row."""
+    if dialect.name == "postgresql":
+        return {name: [row[name] for row in rows] for name in _ROW}
+    instant = _RECORDED_AT.dialect_impl(dialect).bind_processor(dialect)
+    assert instant is not None
+    for row in rows:
+        row["recorded_at"] = instant(row["recorded_at"])
+    return {"rows": [[row[name] for name in _ROW] for row in rows]}
+
+
+def _from_arrays() -> Insert:
+    table = _TABLE.c
+    arrays = [bindparam(name, type_=ARRAY(table[name].type)) for name in _ROW]
+    source = func.unnest(*arrays).table_valued(*_ROW, with_ordinality="n").render_derived()
+    # Ids are drawn in the rows' order, the chain's.
+    ordered = select(*(source.c[name] for name in _ROW)).order_by(source.c.n)
+    return insert(_TABLE).from_select(_ROW, ordered)
+
+
+def _from_json() -> Insert:
+    rows = func.json_each(bindparam("rows", type_=JSON)).table_valued("value", "key")
+    values = [func.json_extract(rows.c.value, f"$[{index}]") for index in range(len(_ROW))]
+    # Ids are drawn in the rows' order (`key`: the position in the array), the chain's.
+    return insert(_TABLE).from_select(_ROW, select(*values).order_by(rows.c.key))
+
+
+_ROW = [*(field.name for field in fields(Entry)), "prev_hash", "hash"]
+_RECORDED_AT = _TABLE.c.recorded_at.type
+# Built once: the same statement whatever the number of entries.
+_INSERTS = {"postgresql": _from_arrays(), "sqlite": _from_json()}
 
 
 def _columns(entry: Entry) -> dict[str, object]:

@@ -5,6 +5,7 @@ Functions here only flush; the caller commits, once per request, job or command.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,15 +13,28 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import (
+    Column,
+    Dialect,
+    Select,
+    Table,
+    TypeDecorator,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.types import TypeEngine
 
 from agora_bridge.snapshots.model import Snapshot
-from agora_bridge.snapshots.perimeter import Classification
+from agora_bridge.snapshots.perimeter import Classement, Classification
 from agora_bridge.storage import identity
 from agora_bridge.storage.crypto import NirCrypto
-from agora_bridge.storage.models import Dossier
+from agora_bridge.storage.models import Dossier, Json
 
 
 class StoreOutcome(StrEnum):
@@ -60,6 +74,9 @@ async def store_snapshot(
     dossier are serialised and the higher version always wins.
     """
     state = _state(snapshot, classification, crypto, now=now)
+    # The ORM attribute and the column's type take the payload as a dict (a rare path: a
+    # line at a time when the database refused its batch).
+    state["payload"] = json.loads(state["payload"])
     if await _insert_if_absent(session, state | {"created_at": now}):
         return StoreOutcome.ACCEPTE
     row = await _locked(session, snapshot.id_dossier)
@@ -115,22 +132,64 @@ async def store_snapshots(
 async def _upsert_newer(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     """Insert or replace each row unless its stored version is as high; the ids it wrote.
 
-    One statement for all rows, given as executemany parameters: SQLAlchemy sends them as
+    One statement for all rows. SQLite: executemany parameters, which SQLAlchemy sends as
     multi-row VALUES ("insertmanyvalues") with a cached compilation, where `.values(rows)`
-    would compile a new statement for every batch."""
+    would compile a new statement for every batch. PostgreSQL: one array a column, the rows
+    made by `unnest` (`_from_arrays`): no per-row parameter processing, one prepared
+    statement whatever the batch's size."""
     table = cast(Table, Dossier.__table__)
-    insert = (
-        postgresql.insert(table)
-        if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(table)
-    )
-    replaced = {name: insert.excluded[name] for name in rows[0] if name != "created_at"}
-    statement = insert.on_conflict_do_update(
+    names = list(rows[0])
+    insert: postgresql.Insert | sqlite.Insert
+    params: dict[str, list[Any]] | list[dict[str, Any]]
+    if session.get_bind().dialect.name == "postgresql":
+        insert = postgresql.insert(table).from_select(names, _from_arrays(names))
+        params = _arrays(rows)
+    else:
+        insert, params = sqlite.insert(table).values(payload=_PAYLOAD_TEXT), rows
+    statement = _newer(table, insert, names)
+    return set((await session.execute(statement, params)).scalars())
+
+
+def _newer(
+    table: Table, insert: postgresql.Insert | sqlite.Insert, names: list[str]
+) -> ReturningInsert[Any]:
+    replaced = {name: insert.excluded[name] for name in names if name != "created_at"}
+    return insert.on_conflict_do_update(
         index_elements=["id_dossier"],
         set_=replaced,
         where=table.c.version < insert.excluded.version,
     ).returning(table.c.id_dossier)
-    return set((await session.execute(statement, rows)).scalars())
+
+
+def _from_arrays(names: list[str]) -> Select[Any]:
+    """`SELECT * FROM unnest(:id_dossier, :version, …)`: one bound array a column."""
+    table = cast(Table, Dossier.__table__)
+    arrays = [bindparam(name, type_=ARRAY(_array_item(table.c[name]))) for name in names]
+    source = func.unnest(*arrays).table_valued(*names).render_derived()
+    return select(*source.c)
+
+
+def _array_item(column: Column[Any]) -> TypeEngine[Any]:
+    return _JsonText() if column.name == "payload" else column.type
+
+
+def _arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+class _JsonText(TypeDecorator[str]):
+    """A JSON column's value already encoded (`identity.snapshot_columns`): stored as it is,
+    where the column's own type would encode the text again, as a JSON string."""
+
+    impl = Json
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+# The rows' `payload` key, bound as text: one statement whatever the batch (cached).
+_PAYLOAD_TEXT = bindparam("payload", type_=_JsonText())
 
 
 async def _count_ignored(session: AsyncSession, ignored: Counter[str]) -> None:
@@ -163,11 +222,15 @@ def _state(
         "id_dossier": snapshot.id_dossier,
         "version": snapshot.version,
         "date_maj": snapshot.date_maj,
-        "classement": classification.classement.value,
+        "classement": _CLASSEMENT[classification.classement],
         "motif": classification.motif,
         "updated_at": now,
         **snapshot.columns,
     }
+
+
+# `.value` is a descriptor call in Python 3.11; `_state` runs once a line.
+_CLASSEMENT = {classement: classement.value for classement in Classement}
 
 
 async def _insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> bool:

@@ -72,9 +72,18 @@ def columns(id_dossier: str, identity: dict[str, Any], crypto: NirCrypto) -> dic
 
 
 def snapshot_columns(snapshot: Snapshot, crypto: NirCrypto) -> dict[str, Any]:
-    """The snapshot's `payload` without personal data, and its identity columns."""
-    payload, identity = split(snapshot.model_dump(mode="json"))
+    """The snapshot's `payload` without personal data, as JSON text (`split`'s first half,
+    encoded), and its identity columns. Pydantic encodes it: a dict here would be dumped,
+    then encoded again by the column's type, in the process that stores it (for the
+    backfill's pool, the main one)."""
+    payload = snapshot.model_dump_json(exclude=_EXCLUDED)
+    # The whole stagiaire, then picked: `include` costs more than the few fields it skips.
+    person = snapshot.stagiaire.model_dump(mode="json")
+    identity = {name: person.get(name) for name in PERSONAL_FIELDS}
     return {"payload": payload, **columns(snapshot.id_dossier, identity, crypto)}
+
+
+_EXCLUDED = {"stagiaire": set(PERSONAL_FIELDS)}
 
 
 def decrypt(id_dossier: str, key_id: str, blob: bytes, crypto: NirCrypto) -> dict[str, Any]:

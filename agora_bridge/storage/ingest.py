@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from itertools import islice
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -187,16 +188,15 @@ def _record(report: IngestReport, item: ValidLine, outcome: StoreOutcome | None)
     if outcome is None:
         report.reject(item.ligne, Rejection(item.snapshot.id_dossier, (REFUS_BASE,)))
         return
-    report.outcomes[outcome.value] += 1
+    report.outcomes[_OPERATION[outcome]] += 1
     if report.lines is not None:
-        accepted = outcome is StoreOutcome.ACCEPTE
+        accepted = outcome is _ACCEPTE
         classification = item.classification if accepted else None
         id_dossier = item.snapshot.id_dossier
-        report.lines.append(LineOutcome(item.ligne, outcome.value, id_dossier, classification))
-    if outcome is StoreOutcome.ACCEPTE:
-        classification = item.classification
-        motif = f":{classification.motif}" if classification.motif else ""
-        report.classes[classification.classement.value + motif] += 1
+        line = LineOutcome(item.ligne, _OPERATION[outcome], id_dossier, classification)
+        report.lines.append(line)
+    if outcome is _ACCEPTE:
+        report.classes[_code(item.classification)] += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,19 +272,12 @@ async def _decided(
 ) -> None:
     """What the stored snapshots imply, in their transaction: due work items and the
     ledger's `snapshot.decision` entries (ids, versions and codes only)."""
-    accepted = [
-        item
-        for item, outcome in zip(items, outcomes, strict=True)
-        if outcome is StoreOutcome.ACCEPTE
-    ]
-    excluded = [
-        i.snapshot.id_dossier for i in accepted if i.classification.classement is Classement.EXCLU
-    ]
-    needing = [
-        i.snapshot.id_dossier
-        for i in accepted
-        if i.classification.classement is not Classement.EXCLU
-    ]
+    accepted = [item for item, outcome in zip(items, outcomes, strict=True) if outcome is _ACCEPTE]
+    excluded: list[str] = []
+    needing: list[str] = []
+    for item in accepted:
+        excludes = item.classification.classement is _EXCLU
+        (excluded if excludes else needing).append(item.snapshot.id_dossier)
     await reopen(session, upsert=needing, existing=excluded, now=ingestion.now)
     entries = [
         _decision(item, outcome, ingestion)
@@ -297,8 +290,14 @@ async def _decided(
     await retours.record(session, [_held(item, ingestion) for item in accepted if _is_held(item)])
 
 
+# Members read once: in Python 3.11 each `.value` or `Enum.MEMBER` costs a descriptor call,
+# and the loops above run once a line.
+_ACCEPTE, _EXCLU, _RETENU = StoreOutcome.ACCEPTE, Classement.EXCLU, Classement.RETENU
+_OPERATION = {outcome: outcome.value for outcome in StoreOutcome}
+
+
 def _is_held(item: ValidLine) -> bool:
-    return item.classification.classement is Classement.RETENU
+    return item.classification.classement is _RETENU
 
 
 def _held(item: ValidLine, ingestion: Ingestion) -> Event:
@@ -314,16 +313,21 @@ def _held(item: ValidLine, ingestion: Ingestion) -> Event:
 
 
 def _decision(item: ValidLine, outcome: StoreOutcome, ingestion: Ingestion) -> Entry:
-    classification = item.classification
-    motif = f":{classification.motif}" if classification.motif else ""
     return Entry(
         recorded_at=ingestion.now,
         kind="snapshot.decision",
         id_dossier=item.snapshot.id_dossier,
         version=item.snapshot.version,
-        operation=outcome.value,
-        code=(classification.classement.value + motif)[:64],
+        operation=_OPERATION[outcome],
+        code=_code(item.classification)[:64],
     )
+
+
+@lru_cache(maxsize=256)
+def _code(classification: Classification) -> str:
+    """`ENVOYABLE`, `EXCLU:<reason>`, `RETENU:<reason>`: a few values, formatted once each."""
+    motif = f":{classification.motif}" if classification.motif else ""
+    return classification.classement.value + motif
 
 
 def _rejection(rejection: Rejection, ingestion: Ingestion) -> Entry:

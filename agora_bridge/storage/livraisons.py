@@ -8,13 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, delete, exists, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    String,
+    Table,
+    any_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TableValuedAlias
 
-from agora_bridge.storage.models import EtatAgora, Livraison
+from agora_bridge.storage.models import EtatAgora, Livraison, UtcDateTime
 
 A_FAIRE, A_JOUR, PARQUE, RETENU = "A_FAIRE", "A_JOUR", "PARQUE", "RETENU"
 
@@ -48,30 +66,48 @@ async def reopen(
     if upsert:
         await _upsert(session, sorted(set(upsert)), now)
     if existing:
-        statement = (
-            update(Livraison)
-            .where(Livraison.id_dossier.in_(sorted(set(existing))))
-            .values(_reopened(now))
-        )
-        await session.execute(statement)
+        keys = among_keys(session, _TABLE.c.id_dossier)
+        statement = update(_TABLE).where(keys).values(_reopened(now))
+        await session.execute(statement, {"keys": sorted(set(existing))})
 
 
 async def _upsert(session: AsyncSession, ids: list[str], now: datetime) -> None:
-    rows = [
-        {"id_dossier": key, "etat": A_FAIRE, "generation": 1, "due_at": now, "opened_at": now}
-        for key in ids
-    ]
-    # executemany: one cached statement sent as multi-row VALUES (see `dossiers._upsert_newer`).
-    statement = _insert(session).on_conflict_do_update(
-        index_elements=[Livraison.id_dossier], set_=_reopened(now)
+    """One statement whose only per-row value is the key, given as one array: the database
+    makes the rows (`INSERT … SELECT` from the array), where executemany parameters cost a
+    Python round of SQLAlchemy's parameter processing per row."""
+    keys = bound_keys(session)
+    rows = select(keys.c.value, literal(A_FAIRE), literal(1), _NOW, _NOW).where(true())
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert(_TABLE) if postgres else sqlite.insert(_TABLE)
+    statement = insert.from_select(_NEW_ITEM, rows).on_conflict_do_update(
+        index_elements=["id_dossier"], set_=_reopened(now)
     )
-    await session.execute(statement, rows)
+    await session.execute(statement, {"keys": ids, "now": now})
 
 
-def _insert(session: AsyncSession) -> postgresql.Insert | sqlite.Insert:
+def bound_keys(session: AsyncSession) -> TableValuedAlias:
+    """The list of keys bound as `keys`, as a one-column table (`value`): one parameter
+    whatever the number of keys (an `IN` list is one per key, each processed)."""
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(Livraison)
-    return sqlite.insert(Livraison)
+        array = bindparam("keys", type_=ARRAY(String))
+        return func.unnest(array).table_valued("value").render_derived()
+    # SQLite has no arrays: a JSON array, and its elements (`where(true())` above: SQLite
+    # reads `ON CONFLICT` after a bare `SELECT … FROM` as a join constraint).
+    return func.json_each(bindparam("keys", type_=JSON)).table_valued("value")
+
+
+def among_keys(session: AsyncSession, column: ColumnElement[str]) -> ColumnElement[bool]:
+    """`column IN` the list of keys bound as `keys`, one parameter whatever their number.
+    PostgreSQL: `= ANY(array)`, which probes the column's index like an `IN` list, where
+    `IN (SELECT unnest(…))` is planned for 100 keys and may scan the whole table."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("keys", type_=ARRAY(String)))
+    return column.in_(select(bound_keys(session).c.value))
+
+
+_TABLE = cast(Table, Livraison.__table__)
+_NEW_ITEM = ["id_dossier", "etat", "generation", "due_at", "opened_at"]
+_NOW = bindparam("now", type_=UtcDateTime())
 
 
 async def replay(session: AsyncSession, where: ColumnElement[bool], *, now: datetime) -> list[str]:

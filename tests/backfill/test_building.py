@@ -53,7 +53,7 @@ def stored(snapshot: Snapshot) -> StoredRow:
     return StoredRow(
         snapshot.id_dossier,
         Classement.ENVOYABLE,
-        columns["payload"],
+        json.loads(columns["payload"]),
         columns["identite_key_id"],
         columns["identite_ciphertext"],
     )

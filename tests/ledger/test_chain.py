@@ -45,6 +45,19 @@ def test_the_canonical_encoding_is_sorted_compact_ascii_json_in_utc() -> None:
     assert entry_hash(item, GENESIS) == hashlib.sha256(canonical(item, GENESIS)).hexdigest()
 
 
+def test_each_instant_is_encoded_as_its_own_whatever_was_encoded_before() -> None:
+    """The instant's text is cached (entries appended together share it): the same instant
+    in another zone gives the same text, and the next microsecond its own."""
+    paris = timezone(timedelta(hours=1))
+    later = T0 + timedelta(microseconds=1)
+    texts = [
+        canonical(Entry(recorded_at=at, kind="dossier.hold"), GENESIS)
+        for at in (T0, T0.astimezone(paris), later, T0)
+    ]
+    assert texts[0] == texts[1] == texts[3]
+    assert b'"recorded_at":"2026-11-27T08:30:00.123457+00:00"' in texts[2]
+
+
 def test_the_hash_covers_every_field_and_the_previous_hash() -> None:
     base = entry(1)
     variants = [

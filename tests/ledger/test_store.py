@@ -4,13 +4,15 @@ and `verify_ledger` names the entry an edit made directly in the database broke.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import timedelta, timezone
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.ledger.chain import GENESIS, Entry, Verdict
-from agora_bridge.ledger.store import append, head_hash, verify_ledger
-from tests.ledger.test_chain import entry
+from agora_bridge.ledger.store import append, head_hash, read_chain, verify_ledger
+from tests.ledger.test_chain import T0, entry
 
 
 async def _append(session_maker: async_sessionmaker[AsyncSession], entries: list[Entry]) -> None:
@@ -40,6 +42,26 @@ async def test_appends_in_several_transactions_make_one_chain(
         verdict = await verify_ledger(session)
         assert (verdict.intact, verdict.entries) == (True, 3)
         assert verdict.head == await head_hash(session)
+
+
+async def test_a_large_append_stores_every_entry_as_given_in_its_order(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """One append's rows go as one value (arrays, or a JSON array on SQLite): each field comes
+    back as it was, None and non-ASCII text included, ids in the chain's order."""
+    entries = [
+        replace(entry(number), code="RETENU:NIR_ABSENT" if number % 3 else None)
+        for number in range(1, 1201)
+    ]
+    entries[7] = Entry(recorded_at=T0.astimezone(timezone(timedelta(hours=2))), kind="dossier.hold")
+    entries[8] = replace(entries[8], id_dossier="PDL-é", operation="Créer", body_digest="ab" * 32)
+    await _append(session_maker, entries)
+    async with session_maker() as session:
+        stored = [link async for link in read_chain(session)]
+        verdict = await verify_ledger(session)
+    assert [link.entry for link in stored] == entries
+    assert [link.id for link in stored] == sorted(link.id for link in stored)
+    assert (verdict.intact, verdict.entries) == (True, len(entries))
 
 
 async def test_a_rolled_back_append_leaves_no_entry(

@@ -34,8 +34,9 @@ def test_a_snapshot_comes_back_whole_from_its_payload_and_identity(data: dict[st
     snapshot = parse(data)
     assert snapshot is not None
     columns = identity.snapshot_columns(snapshot, CRYPTO)
-    payload = as_stored(columns["payload"])
+    payload = json.loads(columns["payload"])  # JSON text, as the column stores it
     assert not set(identity.PERSONAL_FIELDS) & set(payload["stagiaire"])
+    assert payload == identity.split(snapshot.model_dump(mode="json"))[0]
     clear = identity.decrypt(
         snapshot.id_dossier, columns["identite_key_id"], columns["identite_ciphertext"], CRYPTO
     )
