@@ -89,22 +89,26 @@ async def test_a_dossier_goes_through_every_flow(mock: RunningMock) -> None:
     assert [d["statut"] for d in found] == ["SOLDE"]
 
 
-async def test_a_lot_is_accepted_then_reported_line_by_line(mock: RunningMock) -> None:
+async def test_a_lot_is_accepted_then_reported_line_by_line() -> None:
     lines = [
         lot_line(project(snapshot(step, id_dossier=f"PDL-LOT-{step}")), code_financeur=REG52)
         for step in ("VALIDE", "ENTRE", "SORTI", "SOLDE", "ANNULE")
     ]
-    async with AgoraClient(settings(mock)) as client:
-        lot = await client.deposer_lot(lignes=[*lines, lines[0]], idempotency_key="lot-1")
-        assert (await client.deposer_lot(lignes=[*lines, lines[0]], idempotency_key="lot-1")) == lot
-        with pytest.raises(AgoraPermanentError, match="LOT_NON_TRAITE"):
-            await client.compte_rendu(id_lot=lot.id_lot)
-        await asyncio.sleep(0.3)
-        report = await client.compte_rendu(id_lot=lot.id_lot)
-    assert [line.resultat for line in report] == ["ACCEPTE"] * 5 + ["DOUBLON"]
-    statuts = {
-        d["reference_financeur"]: d["statut"] for d in await control(mock, "GET", "dossiers")
-    }
+    # A delay long enough that a loaded machine still asks before the lot is processed.
+    async with running_mock(lot_delay_s=1.0, token_ttl_s=600) as mock:
+        async with AgoraClient(settings(mock)) as client:
+            lot = await client.deposer_lot(lignes=[*lines, lines[0]], idempotency_key="lot-1")
+            again = await client.deposer_lot(lignes=[*lines, lines[0]], idempotency_key="lot-1")
+            # The same lot (its statut may have moved on meanwhile).
+            assert lot.nb_lignes == 6
+            assert (again.id_lot, again.nb_lignes) == (lot.id_lot, 6)
+            with pytest.raises(AgoraPermanentError, match="LOT_NON_TRAITE"):
+                await client.compte_rendu(id_lot=lot.id_lot)
+            await asyncio.sleep(1.1)
+            report = await client.compte_rendu(id_lot=lot.id_lot)
+        assert [line.resultat for line in report] == ["ACCEPTE"] * 5 + ["DOUBLON"]
+        dossiers = await control(mock, "GET", "dossiers")
+    statuts = {d["reference_financeur"]: d["statut"] for d in dossiers}
     assert statuts["PDL-LOT-SOLDE"] == "SOLDE"
     assert statuts["PDL-LOT-ANNULE"] == "ANNULE"
 
