@@ -219,7 +219,8 @@ class Engine:
         notification: `wakeup.py`). `stop` (SIGTERM) lets the passes in flight finish and
         starts no other."""
         self._stop = stop
-        async with wakeup.listening(self._sessions, self.wake):
+        retry_s = min(self.settings.interval_s, wakeup.RETRY_S)
+        async with wakeup.listening(self._sessions, self.wake, retry_s=retry_s):
             while not stop.is_set():
                 pause = self.settings.interval_s
                 # Cleared before looking for work: a wake during the run runs it again.
