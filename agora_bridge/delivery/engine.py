@@ -109,6 +109,15 @@ class Engine:
         """Work was stored (an ingest): run now rather than at the next tick."""
         self._wake.set()
 
+    @property
+    def woken(self) -> bool:
+        """A wake no run has acted on yet (it came between runs, or as one ended)."""
+        return self._wake.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping()
+
     async def run_once(self) -> int:
         """Work on every dossier due now, until none is left; the number of passes."""
         return await self._run(self._next_claim)
