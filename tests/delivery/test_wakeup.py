@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 
 import pytest
 from sqlalchemy import text
 
+from agora_bridge.delivery import engine as engine_module
 from agora_bridge.delivery import wakeup
 from tests.builders import snapshot
 from tests.conftest import throwaway_pg_database
@@ -96,3 +98,40 @@ async def _terminate_other_backends(bridge: Bridge) -> None:
         )
     assert terminated
     await bridge.database.dispose()  # the pool's connections were terminated too
+
+
+async def test_a_long_run_keeps_nothing_of_each_worker_that_ended(database_url: str) -> None:
+    """A run lasts while a pass is stuck, for hours under a steady feed, and each wake starts
+    workers that end: the run sums what they did instead of keeping a list of them all."""
+    async with delivery(database_url, concurrency=4, interval_s=3600) as bridge:
+        engine = bridge.engine()
+        release = asyncio.Event()
+        started = 0
+
+        async def worker() -> int:
+            nonlocal started
+            started += 1
+            if started == 1:
+                await release.wait()  # stuck: the run goes on
+            return 1
+
+        async def wakes(count: int) -> None:
+            for _ in range(count):
+                engine.wake()
+                while engine.woken:  # until the run has started workers for it
+                    await asyncio.sleep(0)
+
+        engine_file = tracemalloc.Filter(True, engine_module.__file__)
+        tracemalloc.start()
+        try:
+            run = asyncio.create_task(engine._workers(worker))
+            await wakes(100)
+            before = tracemalloc.take_snapshot().filter_traces([engine_file])
+            await wakes(3000)
+            after = tracemalloc.take_snapshot().filter_traces([engine_file])
+        finally:
+            tracemalloc.stop()
+            release.set()
+        await run
+        grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+        assert grown < 20_000
