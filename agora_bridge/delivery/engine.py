@@ -15,6 +15,7 @@ import time
 from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, func, select, update
@@ -109,6 +110,15 @@ class Engine:
         """Work was stored (an ingest): run now rather than at the next tick."""
         self._wake.set()
 
+    @property
+    def woken(self) -> bool:
+        """A wake no run has acted on yet (it came between runs, or as one ended)."""
+        return self._wake.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping()
+
     async def run_once(self) -> int:
         """Work on every dossier due now, until none is left; the number of passes."""
         return await self._run(self._next_claim)
@@ -140,14 +150,12 @@ class Engine:
             # not take the recorder away from passes still in flight (they would wait on
             # their next record for ever). The run then fails with the first error.
             ended = await self._workers(lambda: self._worker(parts, next_claim))
-        failed = [result for result in ended if isinstance(result, BaseException)]
-        if failed:
-            raise failed[0]
-        passes = sum(result for result in ended if isinstance(result, int))
+        if ended.failure is not None:
+            raise ended.failure
         await self._release_unstarted()
-        return passes
+        return ended.passes
 
-    async def _workers(self, worker: Callable[[], Awaitable[int]]) -> list[int | BaseException]:
+    async def _workers(self, worker: Callable[[], Awaitable[int]]) -> Ended:
         """`concurrency` workers until every one has found nothing to claim. A worker that
         finds nothing ends; while others still run, a wake (new work stored) or, failing
         one, each `interval_s` starts new ones up to `concurrency`: under a steady trickle
@@ -157,7 +165,7 @@ class Engine:
         self._drained = False
         live = {asyncio.ensure_future(worker()) for _ in range(self.settings.concurrency)}
         self._live = len(live)
-        ended: list[int | BaseException] = []
+        ended = Ended()
         poll_at = loop.time() + self.settings.interval_s
         try:
             while live:
@@ -173,7 +181,8 @@ class Engine:
                     woken.cancel()
                     done.discard(woken)
                     live.discard(woken)
-                ended.extend(_result(task) for task in done)
+                for task in done:
+                    ended.add(task)
                 polled = loop.time() >= poll_at
                 if polled:
                     poll_at = loop.time() + self.settings.interval_s
@@ -219,7 +228,8 @@ class Engine:
         notification: `wakeup.py`). `stop` (SIGTERM) lets the passes in flight finish and
         starts no other."""
         self._stop = stop
-        async with wakeup.listening(self._sessions, self.wake):
+        retry_s = min(self.settings.interval_s, wakeup.RETRY_S)
+        async with wakeup.listening(self._sessions, self.wake, retry_s=retry_s):
             while not stop.is_set():
                 pause = self.settings.interval_s
                 # Cleared before looking for work: a wake during the run runs it again.
@@ -305,10 +315,20 @@ class Engine:
         )
 
 
-def _result(task: asyncio.Future[int]) -> int | BaseException:
-    if task.cancelled():
-        return asyncio.CancelledError()
-    return task.exception() or task.result()
+@dataclass(slots=True)
+class Ended:
+    """What a run's ended workers did: their passes and the first error, not a list of
+    them all (a run under a steady feed starts workers at each wake, for hours)."""
+
+    passes: int = 0
+    failure: BaseException | None = None
+
+    def add(self, task: asyncio.Future[int]) -> None:
+        error = asyncio.CancelledError() if task.cancelled() else task.exception()
+        if error is None:
+            self.passes += task.result()
+        elif self.failure is None:
+            self.failure = error
 
 
 def _is_sqlite(sessions: async_sessionmaker[AsyncSession]) -> bool:

@@ -30,7 +30,11 @@ def schedule(
         task: asyncio.Task[int] = asyncio.current_task()  # type: ignore[assignment]
         running.add(task)
         try:
-            return await engine.run_once()
+            passes = await engine.run_once()
+            # Woken as the run ended (its workers had all stopped): once more, at once.
+            while engine.woken and not engine.stopping:
+                passes += await engine.run_once()
+            return passes
         finally:
             running.discard(task)
 
@@ -47,9 +51,11 @@ def schedule(
 
     def wake() -> None:
         # Now rather than at the next tick; a run in progress (the job's single instance)
-        # starts workers for the new work itself.
+        # starts workers for the new work itself, or runs again: asked for another run
+        # meanwhile, APScheduler would skip it with a WARNING (one an ingest).
         engine.wake()
-        job.modify(next_run_time=datetime.now(UTC))
+        if not running:
+            job.modify(next_run_time=datetime.now(UTC))
 
     return wake
 

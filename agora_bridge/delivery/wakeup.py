@@ -9,18 +9,21 @@ still polls at its interval, so correctness never depends on it. SQLite has no s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from agora_bridge.logs import get_logger
 
 log = get_logger(__name__)
 CHANNEL = "agora_bridge_livraison"
+# A dropped listening connection is replaced this soon (or at the engine's interval, if sooner).
+RETRY_S = 5.0
 _NOTIFY = text("SELECT pg_notify(:channel, '')")
 
 
@@ -46,30 +49,53 @@ async def notify(sessions: async_sessionmaker[AsyncSession]) -> None:
 
 @contextlib.asynccontextmanager
 async def listening(
-    sessions: async_sessionmaker[AsyncSession], wake: Callable[[], None]
+    sessions: async_sessionmaker[AsyncSession], wake: Callable[[], None], *, retry_s: float
 ) -> AsyncIterator[None]:
-    """`wake()` for each notification while the block runs, over a connection of the pool
-    held for it (PostgreSQL; nothing on SQLite). Failing to listen is logged, not raised."""
+    """`wake()` for each notification while the block runs, over a connection held for it
+    (PostgreSQL; nothing on SQLite). A listening connection that fails or drops (a restart
+    of PostgreSQL) is replaced after `retry_s`, again until one holds: the engine polls
+    meanwhile, and is woken once listening again (what was notified in between is lost)."""
     engine = _postgresql(sessions)
     if engine is None:
         yield
         return
+    listener = asyncio.create_task(_listen(engine, wake, retry_s))
+    try:
+        yield
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
 
-    def notified(*_args: Any) -> None:
-        wake()
 
-    driver: Any = None
-    async with contextlib.AsyncExitStack() as stack:
+async def _listen(engine: AsyncEngine, wake: Callable[[], None], retry_s: float) -> None:
+    on_listening = _nothing  # the first time: the engine runs at start anyway
+    while True:
         try:
-            connection = await stack.enter_async_context(engine.connect())
-            driver = (await connection.get_raw_connection()).driver_connection
-            await driver.add_listener(CHANNEL, notified)
+            async with engine.connect() as connection:
+                await _until_dropped(connection, wake, on_listening)
+            log.warning("delivery.listen.dropped")
         except Exception as error:  # the driver's errors too: a hint lost, the engine polls
             log.warning("delivery.listen.failed", cause=type(error).__name__)
-            driver = None
-        try:
-            yield
-        finally:
-            if driver is not None and not driver.is_closed():
-                with contextlib.suppress(Exception):  # closing anyway: nothing more to do
-                    await driver.remove_listener(CHANNEL, notified)
+        on_listening = wake
+        await asyncio.sleep(retry_s)
+
+
+async def _until_dropped(
+    connection: AsyncConnection, wake: Callable[[], None], on_listening: Callable[[], None]
+) -> None:
+    """Listens until the connection drops. It never goes back to the pool (its LISTEN would
+    go on under whoever took it next): closed whatever happens."""
+    try:
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        dropped = asyncio.Event()
+        driver.add_termination_listener(lambda *_: dropped.set())
+        await driver.add_listener(CHANNEL, lambda *_: wake())
+        on_listening()
+        await dropped.wait()
+    finally:
+        await connection.invalidate()
+
+
+def _nothing() -> None:
+    pass

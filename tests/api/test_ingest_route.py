@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from agora_bridge.api.auth import KeyAuthenticator
 from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.validation import Rejection, parse_line
 from agora_bridge.storage import ingest
@@ -188,9 +189,13 @@ async def test_a_failing_database_is_503_and_nothing_is_acknowledged() -> None:
     async with throwaway_pg_database() as url:
         await migrate(url)
         async with bridge(settings(url)) as (app, client):
+            # The cache's clock stands still: dropping the database under load took longer
+            # than the cache's TTL, and the key check failed before the ingest could.
+            state = app.state.bridge
+            state.keys = KeyAuthenticator(sessions_of(app), ttl_s=1.0, clock=lambda: 0.0)
             key = await key_for(sessions_of(app), Role.REGION_SI)
             await post(client, key, b"[]", JSON)  # the key is now in this replica's cache
-            await drop_database(app.state.bridge.engine, url)
+            await drop_database(state.engine, url)
             response = await client.post(
                 ROUTE, content=json_array([dossier(1)]), headers=JSON | bearer(key)
             )

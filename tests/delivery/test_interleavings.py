@@ -167,6 +167,34 @@ async def test_3_a_stalled_worker_sends_nothing_once_its_lease_lapsed(database_u
         assert await sent_twice(bridge) == NOTHING_TWICE
 
 
+async def test_3_one_lapsed_item_of_a_claim_fences_that_item_only(database_url: str) -> None:
+    """The items of one claim share its token: B takes over the one whose lease lapsed, A
+    sends nothing for it, and still delivers the other, whose lease runs."""
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(*(snapshot("ENTRE", id_dossier=f"PDL-{n}") for n in (1, 2)))
+        async with bridge.sessions() as session, session.begin():
+            stalled = await claim_due(
+                session, owner="A", now=datetime.now(UTC), lease=timedelta(minutes=5), limit=2
+            )
+            assert len({claim.token for claim in stalled}) == 1
+            lapsed = datetime.now(UTC) - timedelta(seconds=1)
+            await session.execute(
+                update(Livraison).where(Livraison.id_dossier == "PDL-1").values(lease_until=lapsed)
+            )
+        b = bridge.engine()
+        assert await b.run_once() >= 1  # B claims PDL-1 (verifier) and delivers it
+        before = len(bridge.transport.sent)
+        a = bridge.engine()
+        await a.work_on(stalled)  # A wakes up
+        assert a.stats.fenced == 1
+        assert len(bridge.transport.sent) > before  # A delivered PDL-2
+        assert all(b'"PDL-1"' not in sent.content for sent in bridge.transport.sent[before:])
+        agora = await bridge.on_agora()
+        assert {historique(agora[f"PDL-{n}"])[-1] for n in (1, 2)} == {"ENTREE"}
+        assert await bridge.pending() == 0
+        assert await sent_twice(bridge) == NOTHING_TWICE
+
+
 async def test_3_an_outcome_is_dropped_when_the_claim_is_no_longer_ours(database_url: str) -> None:
     async with delivery(database_url) as bridge:
         await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-1"))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from agora_bridge.delivery.scheduling import schedule
@@ -26,3 +28,35 @@ async def test_an_ingest_wakes_the_job_long_before_its_tick(database_url: str) -
         finally:
             scheduler.shutdown(wait=False)
         assert historique((await bridge.on_agora())["PDL-1"]) == ["CREATION", "ENTREE"]
+
+
+async def test_ingests_during_a_long_run_are_delivered_without_a_skipped_run_warning(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run lasts while a pass is stuck on a slow AGORA; each ingest meanwhile used to ask
+    APScheduler for another run, which it skipped with a WARNING (one an ingest). The run
+    in progress takes the new work itself, and nothing warns."""
+    async with delivery(database_url, interval_s=3600) as bridge:
+        release = bridge.transport.hold('"PDL-1"')
+        await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
+        scheduler = AsyncIOScheduler()
+        wake = schedule(scheduler, bridge.engine())
+        scheduler.start()
+        try:
+            async with asyncio.timeout(10):
+                while not bridge.transport.sent:
+                    await asyncio.sleep(0.01)
+                for n in (2, 3, 4):
+                    await bridge.ingest(snapshot("ENTRE", id_dossier=f"PDL-{n}"))
+                    wake()
+                    await asyncio.sleep(0.05)
+                while await bridge.pending() > 1:
+                    await asyncio.sleep(0.02)
+                release.set()
+                while await bridge.pending():
+                    await asyncio.sleep(0.02)
+        finally:
+            release.set()
+            scheduler.shutdown(wait=False)
+        skipped = [r for r in caplog.records if r.name.startswith("apscheduler")]
+        assert [r.getMessage() for r in skipped if r.levelno >= logging.WARNING] == []
