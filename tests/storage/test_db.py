@@ -18,7 +18,7 @@ from agora_bridge.storage.db import (
     upgrade,
 )
 from agora_bridge.storage.models import Dossier
-from tests.conftest import sqlite_url
+from tests.conftest import PG_URL, sqlite_url
 from tests.storage.builders import NIR, NOW
 
 
@@ -57,6 +57,20 @@ async def test_sqlite_connections_get_wal_foreign_keys_and_a_busy_timeout(tmp_pa
     finally:
         await engine.dispose()
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000}
+
+
+async def test_postgresql_connections_name_the_bridge_and_never_jit_compile() -> None:
+    """JIT compiling cost up to a second a statement on tables loaded since their statistics."""
+    engine = make_engine(PG_URL)
+    try:
+        async with engine.connect() as connection:
+            settings = {
+                name: (await connection.execute(text(f"SHOW {name}"))).scalar_one()
+                for name in ("application_name", "jit")
+            }
+    finally:
+        await engine.dispose()
+    assert settings == {"application_name": "agora-bridge", "jit": "off"}
 
 
 async def test_sql_errors_carry_no_row_values(
