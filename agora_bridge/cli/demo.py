@@ -201,8 +201,11 @@ def _serve(settings: Settings, port: int) -> None:
     key = asyncio.run(ops_key(settings))
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Bound here rather than by uvicorn: the URL printed is the port really held.
+    # Bound and listening here rather than by uvicorn: the URL printed is the port really
+    # held, and a connection made as soon as it is printed waits in the backlog for the app's
+    # start-up instead of being refused.
     listener.bind((LOOPBACK, port))
+    listener.listen(socket.SOMAXCONN)
     url = f"http://{LOOPBACK}:{listener.getsockname()[1]}"
     # Plain lines, never wrapped: the URL and the key are copied from them.
     typer.echo(f"6. Serving the API on {url} (Ctrl-C to stop)")
