@@ -137,6 +137,11 @@ async def open_reprise(
             f"this file's backfill started with --since {row.since_date}: "
             "run it again with that cut-off"
         )
+    return progress_of(row)
+
+
+def progress_of(row: Reprise) -> Progress:
+    """The reprise as its row records it."""
     return Progress(
         id=row.id,
         since=row.since_date,

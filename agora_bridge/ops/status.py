@@ -15,7 +15,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.backfill import report as backfill_report
-from agora_bridge.backfill.reprise import Counts, Progress
+from agora_bridge.backfill.reprise import progress_of
 from agora_bridge.delivery.stats import DeliveryStats, QueueStatus, queue_status
 from agora_bridge.ledger import store as ledger
 from agora_bridge.ops.throughput import Minute, per_minute
@@ -197,14 +197,7 @@ async def latest_reprise(session: AsyncSession) -> RepriseEtat | None:
     row = await session.scalar(select(Reprise).order_by(Reprise.created_at.desc()).limit(1))
     if row is None:
         return None
-    progress = Progress(
-        id=row.id,
-        since=row.since_date,
-        lignes_lues=row.lignes_lues,
-        counts=Counts.from_json(row.compteurs),
-        lecture_finie=row.lecture_finie_at is not None,
-        termine=row.termine_at is not None,
-    )
+    progress = progress_of(row)
     report = await backfill_report.load(session, progress)
     return RepriseEtat(
         id=row.id,
