@@ -16,7 +16,8 @@ uses since (`agora/transport.py`): the table gives the ratio to each. Then, for 
    (on PostgreSQL `sync --workers N`: N engines in as many processes, `--workers`, 2 by
    default; SQLite's single writer keeps one). AGORA calls are counted by the mock
    (`/__mock__/stats`, every `/agora/v2` call but the token), from the first call seen to the
-   last item closed; CPU of each process from /proc (`sync`'s: all its processes).
+   last item closed; CPU of each process from /proc (`sync`'s: all its processes; PostgreSQL's:
+   every server process on the machine).
 2. latency: while that `sync` keeps running, new dossiers' versions are fed at `--rate`
    snapshots/s (a request every 0.1 s) for `--seconds`; a snapshot is acknowledged when its
    work item (`livraison`) is closed (`A_JOUR`, or parked or held) at its generation or a
@@ -74,6 +75,7 @@ class Throughput:
     seconds: float
     sync_cpu_s: float
     mock_cpu_s: float
+    database_cpu_s: float  # PostgreSQL's server processes (0 on SQLite: it runs inside `sync`)
 
     @property
     def calls_per_s(self) -> float:
@@ -101,6 +103,19 @@ def sync_environment(url: str, mock_url: str) -> dict[str, str]:
         **SYNC_SETTINGS,
     }
     return os.environ | {f"AGORA_BRIDGE_{name}": value for name, value in settings.items()}
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU of every PostgreSQL server process on this machine (a backend that exits during
+    the window takes its CPU with it: the figure is a lower bound)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(entry.name))
+        except OSError:  # ended while listed
+            continue
+    return total
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -179,22 +194,25 @@ class Run:
     sync_pid: int
 
 
-async def until_delivered(run: Run) -> tuple[int, float, float, float]:
-    """Waits for the first AGORA call, then until nothing is pending: (calls, seconds, sync's
-    CPU seconds, the mock's) over that window."""
+async def until_delivered(run: Run, snapshots: int, ingest_s: float) -> Throughput:
+    """Waits for the first AGORA call, then until nothing is pending: the calls, and the CPU
+    of `sync`, the mock and PostgreSQL over that window."""
     while (first := await agora_calls(run.control)) == 0:
         await asyncio.sleep(0.02)
     started = time.perf_counter()
-    sync_cpu, mock_cpu = tree_cpu_seconds(run.sync_pid), cpu_seconds(run.mock.pid)
+    cpu = tree_cpu_seconds(run.sync_pid), cpu_seconds(run.mock.pid), postgres_cpu_seconds()
     while await pending(run.sessions):
         await asyncio.sleep(0.05)
     seconds = time.perf_counter() - started
     calls = await agora_calls(run.control) - first
-    return (
+    return Throughput(
+        snapshots,
+        ingest_s,
         calls,
         seconds,
-        tree_cpu_seconds(run.sync_pid) - sync_cpu,
-        cpu_seconds(run.mock.pid) - mock_cpu,
+        tree_cpu_seconds(run.sync_pid) - cpu[0],
+        cpu_seconds(run.mock.pid) - cpu[1],
+        postgres_cpu_seconds() - cpu[2],
     )
 
 
@@ -343,8 +361,7 @@ async def bench_database(
         try:
             with sync_process(url, mock.url, log, arguments.profile, workers) as process:
                 run = Run(mock, control, db.make_sessionmaker(database), process.pid)
-                calls, seconds, sync_cpu, mock_cpu = await until_delivered(run)
-                throughput = Throughput(len(lines), ingest_s, calls, seconds, sync_cpu, mock_cpu)
+                throughput = await until_delivered(run, len(lines), ingest_s)
                 trace = arguments.trace / f"{log.stem}.csv" if arguments.trace else None
                 latency = await feed(run, ingest, arguments.rate, arguments.seconds, trace)
         finally:
@@ -354,7 +371,8 @@ async def bench_database(
 
 HEADER = (
     "| database | snapshots | ingest s | AGORA calls | s | calls/s | floor calls/s | of the floor "
-    "| aiohttp floor | of it | sync CPU ms/call | mock CPU ms/call | latency p50 / p95 / p99 s "
+    "| aiohttp floor | of it | sync CPU ms/call | mock CPU ms/call | PostgreSQL CPU ms/call "
+    "| latency p50 / p95 / p99 s "
     "| acknowledged |"
 )
 
@@ -370,7 +388,8 @@ def row(
         f"| {t.calls_per_s:,.0f} | {floor.calls_per_s:,.0f} "
         f"| {t.calls_per_s / floor.calls_per_s:.0%} | {aiohttp_floor.calls_per_s:,.0f} "
         f"| {t.calls_per_s / aiohttp_floor.calls_per_s:.0%} | {t.sync_cpu_s * per_call:.2f} "
-        f"| {t.mock_cpu_s * per_call:.2f} | {p50:.2f} / {p95:.2f} / {p99:.2f} "
+        f"| {t.mock_cpu_s * per_call:.2f} | {t.database_cpu_s * per_call:.2f} "
+        f"| {p50:.2f} / {p95:.2f} / {p99:.2f} "
         f"| {len(latency.seconds):,} of {latency.fed:,} |"
     )
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, Text, bindparam, select
+from sqlalchemy import Insert, String, Table, Text, bindparam, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -66,6 +66,7 @@ class Context:
     classement: str
     motif: str | None
     snapshot: Snapshot | None  # only when sendable
+    target: AgoraDossier | None  # the snapshot's projection: what AGORA should hold
     id_agora: str | None
     acknowledged: AgoraDossier | None
     idempotency_key: str | None
@@ -178,21 +179,27 @@ def _upsert(dialect: str) -> Insert:
 _KEYED = ("id_dossier", "id_agora", "titulaire_index", "acquitte_at")
 
 
+# Built once, the dossier bound: building a statement cost more than running it.
+_KEY = bindparam("id_dossier", type_=String)
+_LOAD = (
+    select(Livraison, Dossier, EtatAgora)
+    .join(Dossier, Dossier.id_dossier == Livraison.id_dossier)
+    .outerjoin(EtatAgora, EtatAgora.id_dossier == Livraison.id_dossier)
+    .where(Livraison.id_dossier == _KEY)
+)
+_DOSSIER = select(Dossier).where(Dossier.id_dossier == _KEY)
+_GENERATION = select(Livraison.generation).where(Livraison.id_dossier == _KEY)
+
+
 async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Context | None:
     """The pass's context; None when the work item or its snapshot is gone."""
     await reading(session)
-    found = (
-        await session.execute(
-            select(Livraison, Dossier, EtatAgora)
-            .join(Dossier, Dossier.id_dossier == Livraison.id_dossier)
-            .outerjoin(EtatAgora, EtatAgora.id_dossier == Livraison.id_dossier)
-            .where(Livraison.id_dossier == id_dossier)
-        )
-    ).one_or_none()
+    found = (await session.execute(_LOAD, {"id_dossier": id_dossier})).one_or_none()
     if found is None:
         return None
     item, dossier, etat = found
     snapshot = _snapshot(dossier, crypto)
+    target = _projected(snapshot)
     return Context(
         id_dossier=id_dossier,
         version=dossier.version,
@@ -201,8 +208,9 @@ async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Con
         classement=dossier.classement,
         motif=dossier.motif,
         snapshot=snapshot,
+        target=target,
         id_agora=etat.id_agora if etat else None,
-        acknowledged=restored(etat, snapshot, crypto) if etat else None,
+        acknowledged=restored(etat, target, crypto) if etat else None,
         idempotency_key=item.idempotency_key,
         body_digest=item.body_digest,
         stored=(etat.acquitte, etat.titulaire_index) if etat else None,
@@ -212,15 +220,12 @@ async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Con
 async def reload_snapshot(session: AsyncSession, context: Context, crypto: NirCrypto) -> None:
     """A newer snapshot was stored during the pass: plan from it from now on."""
     await reading(session)
-    dossier = (
-        await session.execute(select(Dossier).where(Dossier.id_dossier == context.id_dossier))
-    ).scalar_one()
+    dossier = (await session.execute(_DOSSIER, {"id_dossier": context.id_dossier})).scalar_one()
     context.classement, context.motif = dossier.classement, dossier.motif
     context.version = dossier.version
     context.snapshot = _snapshot(dossier, crypto)
-    generation = await session.scalar(
-        select(Livraison.generation).where(Livraison.id_dossier == context.id_dossier)
-    )
+    context.target = _projected(context.snapshot)
+    generation = await session.scalar(_GENERATION, {"id_dossier": context.id_dossier})
     context.generation = generation if generation is not None else context.generation
 
 
@@ -230,10 +235,16 @@ def _snapshot(dossier: Dossier, crypto: NirCrypto) -> Snapshot | None:
     return snapshot_of(dossier, crypto)
 
 
-def restored(etat: EtatAgora, snapshot: Snapshot | None, crypto: NirCrypto) -> AgoraDossier:
-    """The acknowledged dossier to plan from: the snapshot's titulaire if AGORA holds it."""
-    if snapshot is not None and snapshot.stagiaire.nir is not None:
-        ours = project(snapshot).titulaire
+def _projected(snapshot: Snapshot | None) -> AgoraDossier | None:
+    # Once a snapshot, not at every plan of the pass (each step of it plans again).
+    return project(snapshot) if snapshot is not None else None
+
+
+def restored(etat: EtatAgora, target: AgoraDossier | None, crypto: NirCrypto) -> AgoraDossier:
+    """The acknowledged dossier to plan from: the titulaire of the snapshot's projection
+    `target` if AGORA holds it."""
+    if target is not None:
+        ours = target.titulaire
         if digest(ours, crypto) == etat.titulaire_index:
             return decode(etat.acquitte, ours)
     return decode(etat.acquitte, None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Integer, Table, Update, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.storage.livraisons import A_FAIRE
@@ -43,7 +43,18 @@ async def claim_due(
     """Lease up to `limit` due items, oldest due first, in one statement (a claim was a
     read and then a write: two round trips more a pass); the caller commits. The items of
     one claim share its token: every fence is on the dossier and the token together."""
+    token = new_token(owner)
+    params = {"now": now, "limit": limit, "token": token, "until": now + lease}
+    # The session's connection, not the ORM's execute: a Core statement needs none of it.
+    result = await (await session.connection()).execute(_CLAIM, params)
+    rows = sorted(result.all(), key=lambda r: (r[3], r[0]))
+    return [Claim(key, token, generation, verifier) for key, generation, verifier, _ in rows]
+
+
+def _claim_statement() -> Update:
+    """Built once, its values bound: building it per claim cost ~0.75 ms of SQLAlchemy."""
     c = _TABLE.c
+    now = bindparam("now", type_=c.due_at.type)
     candidates = (
         select(c.id_dossier)
         .where(
@@ -53,22 +64,22 @@ async def claim_due(
             or_(c.lease_until.is_(None), c.lease_until < now),
         )
         .order_by(c.due_at, c.id_dossier)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)
         # A CTE: the locking SELECT runs once, as its own step, before the UPDATE.
         .cte("due")
     )
-    token = new_token(owner)
-    statement = (
+    return (
         update(_TABLE)
         .where(c.id_dossier.in_(select(candidates.c.id_dossier)))
         # SET reads the old row: a lease still set there lapsed under another claim.
         .values(
-            lease_owner=token,
-            lease_until=now + lease,
+            lease_owner=bindparam("token", type_=c.lease_owner.type),
+            lease_until=bindparam("until", type_=c.lease_until.type),
             verifier=or_(c.verifier, c.lease_owner.is_not(None)),
         )
         .returning(c.id_dossier, c.generation, c.verifier, c.due_at)
     )
-    rows = sorted((await session.execute(statement)).all(), key=lambda r: (r[3], r[0]))
-    return [Claim(key, token, generation, verifier) for key, generation, verifier, _ in rows]
+
+
+_CLAIM = _claim_statement()

@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 from agora_bridge.decision.dossier import AgoraDossier, Operation, apply
-from agora_bridge.decision.planner import Plan, plan
-from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.decision.planner import Plan, plan_target
 from agora_bridge.snapshots.validation import paris_today
 
 
-def next_plan(acknowledged: AgoraDossier | None, snapshot: Snapshot) -> Plan:
-    # Today as the Région counts it: a step dated after it is held (REFUS_PREVU_DATE_FUTURE),
-    # not sent to be refused.
-    return plan(acknowledged, snapshot, today=paris_today())
+def next_plan(acknowledged: AgoraDossier | None, target: AgoraDossier) -> Plan:
+    """`plan` from the snapshot's projection `target` (`Context.target`, projected once).
+    Today as the Région counts it: a step dated after it is held (REFUS_PREVU_DATE_FUTURE),
+    not sent to be refused."""
+    return plan_target(acknowledged, target, today=paris_today())
 
 
 def acknowledge(acknowledged: AgoraDossier | None, op: Operation) -> AgoraDossier:

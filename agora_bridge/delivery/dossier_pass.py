@@ -100,9 +100,9 @@ class DossierPass:
     async def _step(self) -> bool:
         """One decision and its consequence; True when the pass is over."""
         ctx = self._ctx
-        if ctx.snapshot is None:
+        if ctx.target is None:
             return await self._not_sendable()
-        plan = next_plan(ctx.acknowledged, ctx.snapshot)
+        plan = next_plan(ctx.acknowledged, ctx.target)
         if plan.retenue is not None:
             await self._item.hold(plan.retenue)
             return True

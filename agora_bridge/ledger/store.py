@@ -89,6 +89,11 @@ def _columns(entry: Entry) -> dict[str, object]:
 _NAMES = tuple(field.name for field in fields(Entry))
 
 
+# Built once: every group commit of the sync engine runs both.
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_HEAD_HASH = select(LedgerEntry.hash).order_by(LedgerEntry.id.desc()).limit(1)
+
+
 async def serialise(session: AsyncSession) -> None:
     """Take the ledger's lock for the rest of the transaction (once: a second call in the same
     transaction costs nothing). Whatever a transaction inserts after it gets ids in commit
@@ -98,7 +103,7 @@ async def serialise(session: AsyncSession) -> None:
     transaction = session.sync_session.get_transaction()
     if transaction is not None and session.info.get(_LOCKED_IN) is transaction:
         return
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    await session.execute(_LOCK, {"key": _LOCK_KEY})
     session.info[_LOCKED_IN] = session.sync_session.get_transaction()
 
 
@@ -110,8 +115,7 @@ async def head(session: AsyncSession) -> LedgerEntry | None:
 async def head_hash(session: AsyncSession) -> str:
     # The column alone: every group commit of the sync engine reads it, and loading the
     # whole entry as an ORM object cost more than the query.
-    statement = select(LedgerEntry.hash).order_by(LedgerEntry.id.desc()).limit(1)
-    last: str | None = await session.scalar(statement)
+    last: str | None = await session.scalar(_HEAD_HASH)
     return last if last is not None else GENESIS
 
 

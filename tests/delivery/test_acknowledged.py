@@ -75,7 +75,7 @@ CHANGES: list[dict[str, Any]] = [
 def test_the_snapshots_titulaire_is_put_back_when_agora_holds_it() -> None:
     ours = snapshot("ENTRE")
     held = project(ours)
-    acknowledged = restored(etat(row(Acquittement("AG1", held), CRYPTO, now=NOW)), ours, CRYPTO)
+    acknowledged = restored(etat(row(Acquittement("AG1", held), CRYPTO, now=NOW)), held, CRYPTO)
     assert acknowledged == held
     assert plan(acknowledged, ours).operations == ()
 
@@ -85,7 +85,7 @@ def test_another_titulaire_on_agora_is_rectified(change: dict[str, Any]) -> None
     ours = snapshot("ENTRE")
     theirs = replace(project(ours), titulaire=replace(project(ours).titulaire, **change))
     values = row(Acquittement("AG1", theirs), CRYPTO, now=NOW)
-    acknowledged = restored(etat(values), ours, CRYPTO)
+    acknowledged = restored(etat(values), project(ours), CRYPTO)
     assert acknowledged.titulaire != project(ours).titulaire
     assert isinstance(acknowledged.titulaire, Titulaire)
     assert plan(acknowledged, ours).operations == (Rectifier(titulaire=project(ours).titulaire),)

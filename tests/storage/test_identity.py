@@ -64,5 +64,5 @@ def test_the_acknowledged_titulaire_comes_back_for_its_snapshot(data: dict[str, 
         titulaire_index=values["titulaire_index"],
         acquitte_at=NOW,
     )
-    same = restored(etat, snapshot, CRYPTO) == held
+    same = restored(etat, project(snapshot), CRYPTO) == held
     assert same

@@ -118,8 +118,8 @@ async def test_the_migration_encrypts_what_was_in_clear(
         assert snapshot_of(dossiers[item.id_dossier], crypto()) == item
     assert dossiers["PDL-1"].nir_index == crypto().blind_index(nir(1))
     assert dossiers["PDL-3"].nir_index is None
-    assert restored(etats["PDL-1"], ITEMS[0], crypto()) == project(ITEMS[0])
-    mismatch = restored(etats["PDL-2"], ITEMS[1], crypto())
+    assert restored(etats["PDL-1"], project(ITEMS[0]), crypto()) == project(ITEMS[0])
+    mismatch = restored(etats["PDL-2"], project(ITEMS[1]), crypto())
     assert mismatch.titulaire != project(ITEMS[1]).titulaire
     assert mismatch.statut == project(ITEMS[1]).statut
     assert_absent(await stored_bytes_of(engine, database_url), PERSONAL)
