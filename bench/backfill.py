@@ -37,7 +37,7 @@ from agora_bridge.storage.crypto import DEMO_NIR_INDEX_KEY, DEMO_NIR_KEYS
 from agora_bridge.storage.models import Reprise
 from agora_bridge.synthetic import write_file
 from bench.api_keys import throwaway_database
-from bench.floor import cpu_seconds, mock_process
+from bench.floor import cpu_seconds, mock_process, postgres_cpu_seconds
 from bench.sync import tree_cpu_seconds
 from bench.validate_memory import measure_validate
 from mocks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -54,6 +54,7 @@ class Run:
     lots_s: float  # from there to the last lot's outcome
     lots_cpu_s: float  # the backfill's CPU (with its workers') in the lot phase
     mock_cpu_s: float  # the mock's CPU over the run (its lots' lines, its polls)
+    database_cpu_s: float  # PostgreSQL's server processes over the run (0 on SQLite)
 
 
 async def phases(url: str) -> tuple[float, float, float]:
@@ -169,11 +170,12 @@ async def run(args: argparse.Namespace, path: Path, workdir: Path) -> list[Run]:
         async with mock_process("--lot-delay-s", "0.2") as mock, database(backend, workdir) as url:
             env = environment(url, mock.url, args.lot_size)
             profile = args.profile / f"backfill-{backend}.prof" if args.profile else None
-            mock_before = cpu_seconds(mock.pid)
+            mock_before, database_before = cpu_seconds(mock.pid), postgres_cpu_seconds()
             seconds, rss, cpu, report, samples = await asyncio.to_thread(
                 backfill, path, env, profile, args.workers
             )
             mock_cpu = cpu_seconds(mock.pid) - mock_before
+            database_cpu = postgres_cpu_seconds() - database_before if backend != "sqlite" else 0
             async with httpx.AsyncClient(base_url=mock.url) as http:
                 stats = (await http.get("/__mock__/stats")).json()
             if stats["lignes_lot"]["ACCEPTE"] != report["acceptes"] or not report["termine"]:
@@ -181,7 +183,18 @@ async def run(args: argparse.Namespace, path: Path, workdir: Path) -> list[Run]:
             reading_s, lots_s, read_at = await phases(url)
             lots_cpu = cpu - samples.at(read_at)
             runs.append(
-                Run(backend, seconds, rss, cpu, report, reading_s, lots_s, lots_cpu, mock_cpu)
+                Run(
+                    backend,
+                    seconds,
+                    rss,
+                    cpu,
+                    report,
+                    reading_s,
+                    lots_s,
+                    lots_cpu,
+                    mock_cpu,
+                    database_cpu,
+                )
             )
     return runs
 
@@ -212,7 +225,7 @@ def main() -> None:
     print(
         f"{'backend':>10} {'seconds':>8} {'lines/s':>8} {'sent/s':>7} {'accepted':>9} "
         f"{'peak RSS MiB':>12} {'CPU s':>6} {'x validate':>10} {'reading s':>9} {'lots s':>7} "
-        f"{'lots CPU µs/line':>16} {'mock µs/line':>12}"
+        f"{'lots CPU µs/line':>16} {'mock µs/line':>12} {'PostgreSQL µs/line':>18}"
     )
     for r in runs:
         print(
@@ -221,7 +234,8 @@ def main() -> None:
             f"{r.peak_rss_mib:>12.0f} {r.cpu_s:>6.0f} {r.seconds / validate.seconds:>10.2f} "
             f"{r.reading_s:>9.1f} {r.lots_s:>7.1f} "
             f"{r.lots_cpu_s * 1e6 / max(r.report['envoyes'], 1):>16.0f} "
-            f"{r.mock_cpu_s * 1e6 / max(r.report['envoyes'], 1):>12.0f}"
+            f"{r.mock_cpu_s * 1e6 / max(r.report['envoyes'], 1):>12.0f} "
+            f"{r.database_cpu_s * 1e6 / max(r.report['envoyes'], 1):>18.0f}"
         )
 
 

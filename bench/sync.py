@@ -53,7 +53,7 @@ from agora_bridge.storage.livraisons import A_FAIRE
 from agora_bridge.storage.models import Livraison
 from agora_bridge.synthetic.histories import histories
 from bench.api_keys import throwaway_database
-from bench.floor import Floor, MockProcess, cpu_seconds, measure, mock_process
+from bench.floor import Floor, MockProcess, cpu_seconds, measure, mock_process, postgres_cpu_seconds
 from bench.ingest_api import ingest_client
 from mocks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
@@ -103,19 +103,6 @@ def sync_environment(url: str, mock_url: str) -> dict[str, str]:
         **SYNC_SETTINGS,
     }
     return os.environ | {f"AGORA_BRIDGE_{name}": value for name, value in settings.items()}
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU of every PostgreSQL server process on this machine (a backend that exits during
-    the window takes its CPU with it: the figure is a lower bound)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
-                total += cpu_seconds(int(entry.name))
-        except OSError:  # ended while listed
-            continue
-    return total
 
 
 def tree_cpu_seconds(pid: int) -> float:
