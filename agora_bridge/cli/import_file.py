@@ -13,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 
 from agora_bridge.cli.common import run_database_command
+from agora_bridge.delivery import wakeup
 from agora_bridge.settings import Settings
 from agora_bridge.snapshots.perimeter import Perimeter
 from agora_bridge.snapshots.reader import check_readable, read_lines
@@ -55,7 +56,11 @@ async def _import(settings: Settings, file: Path, crypto: NirCrypto) -> IngestRe
         engine = db.make_engine(settings.database_url)
         try:
             await db.assert_at_head(engine)
-            return await ingest_lines(db.make_sessionmaker(engine), lines, ingestion)
+            sessions = db.make_sessionmaker(engine)
+            report = await ingest_lines(sessions, lines, ingestion)
+            if report.outcomes["ACCEPTE"]:
+                await wakeup.notify(sessions)  # a `sync` running elsewhere starts now
+            return report
         finally:
             await engine.dispose()
 

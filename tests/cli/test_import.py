@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner, Result
 
 from agora_bridge.cli.main import app
+from agora_bridge.delivery import wakeup
+from agora_bridge.storage import db
 from tests.builders import snapshot_line
+from tests.conftest import throwaway_pg_database
 
 
 @pytest.fixture
@@ -79,3 +85,41 @@ def test_an_unmigrated_database_is_refused(database: Path, tmp_path: Path) -> No
     result = run("import", str(write(tmp_path / "d.jsonl", snapshot_line())))
     assert result.exit_code == 2
     assert "run `agora-bridge db upgrade`" in result.stderr.splitlines()[-1]
+
+
+async def test_an_import_wakes_sync_listening_on_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the ingest route does: a `sync` in another process hears of the new work at once
+    rather than at its next tick."""
+    async with throwaway_pg_database() as url:
+        monkeypatch.setenv("AGORA_BRIDGE_DATABASE_URL", url)
+        monkeypatch.setenv("AGORA_BRIDGE_MODE", "test")
+        assert (await asyncio.to_thread(run, "db", "upgrade")).exit_code == 0
+        engine = db.make_engine(url)
+        woken = asyncio.Event()
+        try:
+            sessions = db.make_sessionmaker(engine)
+            async with wakeup.listening(sessions, woken.set, retry_s=0.1):
+                await _until_listening(sessions)
+                assert not woken.is_set()
+                path = write(tmp_path / "delta.jsonl", snapshot_line("ENTRE"))
+                result = await asyncio.to_thread(run, "import", str(path))
+                assert result.exit_code == 0, result.output
+                async with asyncio.timeout(5):
+                    await woken.wait()
+        finally:
+            await engine.dispose()
+
+
+async def _until_listening(sessions: async_sessionmaker[AsyncSession]) -> None:
+    listening = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+    )
+    async with asyncio.timeout(10):
+        while True:
+            async with sessions() as session:
+                if await session.scalar(listening):
+                    return
+            await asyncio.sleep(0.05)
