@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.errors import OperatorError
 from agora_bridge.snapshots.perimeter import Classement
+from agora_bridge.storage.db import refresh_statistics
 from agora_bridge.storage.dossiers import StoreOutcome
 from agora_bridge.storage.ingest import StoredBatch
 from agora_bridge.storage.livraisons import A_FAIRE, among_keys
-from agora_bridge.storage.models import EtatAgora, Livraison, Reprise
+from agora_bridge.storage.models import Dossier, EtatAgora, Livraison, Reprise
 
 _SAMPLE_BYTES = 1024 * 1024
 # Core tables: these statements need no unit of work.
@@ -152,11 +153,19 @@ def progress_of(row: Reprise) -> Progress:
     )
 
 
+# The tables the reading grows, analysed each time the lines read have doubled since the
+# last analysis (from this many on): about 7 analyses over 1,000,000 lines, each a sample.
+_GROWN = (Dossier.__tablename__, Livraison.__tablename__, EtatAgora.__tablename__)
+ANALYSED_FROM = 10_000
+
+
 class Reading:
     """The ingest hook of the reading phase (`ingest.BatchHook`)."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
+        # A resumed reading analyses at its first batch: the statistics may predate the crash.
+        self._analysed_at = progress.lignes_lues // 2
 
     async def __call__(self, session: AsyncSession, batch: StoredBatch) -> None:
         counts = self.progress.counts.copy()
@@ -169,6 +178,9 @@ class Reading:
             counts.mis_de_cote += marked
             counts.au_moteur += left
         await save_counts(session, self.progress, counts, lignes_lues=batch.last_line)
+        if batch.last_line >= max(ANALYSED_FROM, 2 * self._analysed_at):
+            await refresh_statistics(session, _GROWN)
+            self._analysed_at = batch.last_line
 
 
 _SEND = Classement.ENVOYABLE
@@ -244,6 +256,9 @@ async def save_counts(
 
 
 async def finish_reading(session: AsyncSession, progress: Progress, *, now: datetime) -> None:
+    """The lots are chosen from statistics of the whole file read."""
+    if progress.lignes_lues >= ANALYSED_FROM:
+        await refresh_statistics(session, _GROWN)
     await session.execute(
         update(_REPRISE).where(_REPRISE.c.id == progress.id).values(lecture_finie_at=now)
     )

@@ -6,7 +6,7 @@ PostgreSQL in production, a SQLite file as the embedded default; both through as
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -188,6 +188,19 @@ async def reading(session: AsyncSession) -> None:
     `_sqlite_begin`), and a reader must not queue behind writers nor hold writers back. Each
     statement stands alone (on SQLite's WAL, a consistent snapshot of what was committed)."""
     await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+async def refresh_statistics(session: AsyncSession, tables: Sequence[str]) -> None:
+    """PostgreSQL: `ANALYZE` `tables` in the caller's transaction. A mass load grows tables
+    far past the statistics the planner last saw (autovacuum analyses them later, or never
+    when it is off): planned for a few hundred rows, a batch's `= ANY(keys)` look-up by
+    primary key became a bitmap scan of every row, slower with each batch. A table the
+    connection's role does not own is skipped by PostgreSQL with a warning, not an error.
+    SQLite's planner needs no statistics for these look-ups: nothing to do there."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    quoted = ", ".join(f'"{name}"' for name in tables)
+    await session.execute(text(f"ANALYZE {quoted}"))
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
