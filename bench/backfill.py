@@ -37,7 +37,7 @@ from agora_bridge.storage.crypto import DEMO_NIR_INDEX_KEY, DEMO_NIR_KEYS
 from agora_bridge.storage.models import Reprise
 from agora_bridge.synthetic import write_file
 from bench.api_keys import throwaway_database
-from bench.floor import cpu_seconds, mock_process, postgres_cpu_seconds
+from bench.floor import PostgresCpu, cpu_seconds, mock_process
 from bench.sync import tree_cpu_seconds
 from bench.validate_memory import measure_validate
 from mocks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -170,12 +170,13 @@ async def run(args: argparse.Namespace, path: Path, workdir: Path) -> list[Run]:
         async with mock_process("--lot-delay-s", "0.2") as mock, database(backend, workdir) as url:
             env = environment(url, mock.url, args.lot_size)
             profile = args.profile / f"backfill-{backend}.prof" if args.profile else None
-            mock_before, database_before = cpu_seconds(mock.pid), postgres_cpu_seconds()
+            mock_before, server = cpu_seconds(mock.pid), PostgresCpu()
             seconds, rss, cpu, report, samples = await asyncio.to_thread(
                 backfill, path, env, profile, args.workers
             )
             mock_cpu = cpu_seconds(mock.pid) - mock_before
-            database_cpu = postgres_cpu_seconds() - database_before if backend != "sqlite" else 0
+            server_cpu = server.stop()
+            database_cpu = server_cpu if backend != "sqlite" else 0.0
             async with httpx.AsyncClient(base_url=mock.url) as http:
                 stats = (await http.get("/__mock__/stats")).json()
             if stats["lignes_lot"]["ACCEPTE"] != report["acceptes"] or not report["termine"]:

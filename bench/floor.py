@@ -34,6 +34,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -105,17 +106,47 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU of every PostgreSQL server process on this machine (a backend that exits during
-    the window takes its CPU with it: the figure is a lower bound)."""
-    total = 0.0
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of each PostgreSQL server process on this machine, by pid."""
+    found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
-                total += cpu_seconds(int(entry.name))
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
         except OSError:  # ended while listed
             continue
-    return total
+    return found
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU of every PostgreSQL server process on this machine now (a backend that exits
+    takes its CPU with it: for a window in which backends end, `PostgresCpu`)."""
+    return sum(postgres_cpu().values())
+
+
+class PostgresCpu:
+    """PostgreSQL's CPU over a window in which backends start and end (a command's own
+    connections close when it exits): each process sampled every 0.1 s, counted from its
+    CPU at the start (0 for a later one) to its last sample. A lower bound, by at most
+    0.1 s of each backend that ended."""
+
+    def __init__(self) -> None:
+        self._first = postgres_cpu()
+        self._last = dict(self._first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self._last |= postgres_cpu()
+
+    def stop(self) -> float:
+        """The CPU seconds spent since the start."""
+        self._stop.set()
+        self._thread.join()
+        self._last |= postgres_cpu()
+        return sum(cpu - self._first.get(pid, 0.0) for pid, cpu in self._last.items())
 
 
 def free_port() -> int:

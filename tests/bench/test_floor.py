@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import httpx
@@ -9,7 +10,13 @@ import pytest
 from sqlalchemy import text
 
 from agora_bridge.storage import db
-from bench.floor import CALLS_PER_DOSSIER, measure, mock_process, postgres_cpu_seconds
+from bench.floor import (
+    CALLS_PER_DOSSIER,
+    PostgresCpu,
+    measure,
+    mock_process,
+    postgres_cpu_seconds,
+)
 from mocks.server import running_mock
 from tests.conftest import PG_URL
 
@@ -64,3 +71,15 @@ async def test_postgres_cpu_counts_what_the_local_server_spent() -> None:
     finally:
         await engine.dispose()
     assert spent > 0.05
+
+
+async def test_postgres_cpu_over_a_window_keeps_backends_that_ended() -> None:
+    """A command's own connections close when it exits: their CPU still counts."""
+    server = PostgresCpu()
+    engine = db.make_engine(PG_URL)
+    async with engine.connect() as connection:
+        for _ in range(3):
+            await connection.execute(text("SELECT count(*) FROM generate_series(1, 2000000)"))
+    await engine.dispose()  # the backend ends
+    await asyncio.sleep(0.3)
+    assert server.stop() > 0.05
