@@ -4,13 +4,18 @@ versions in (a request never holds two versions of one dossier)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
+import bench.floor as bench_floor
+import bench.sync as bench_sync
 from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.storage import db
 from agora_bridge.synthetic.histories import histories
-from bench.floor import measure
+from bench.floor import MockProcess, measure
 from bench.sync import Latency, agora_calls, by_version, staggered
 from mocks.server import running_mock
 from tests.test_synthetic import TODAY
@@ -52,3 +57,54 @@ def test_latency_percentiles_of_known_samples() -> None:
     latency = Latency(fed=100, seconds=[n / 100 for n in range(1, 101)], late=0)
     assert latency.percentile(50) == pytest.approx(0.505)
     assert latency.percentile(99) == pytest.approx(0.9901)  # inclusive: within the samples
+
+
+def _stubbed(monkeypatch: pytest.MonkeyPatch, server: Callable[[], dict[int, float]]) -> None:
+    """AGORA served 7 calls in the window; the processes' CPU as `server` says."""
+    calls = iter([3, 10])
+
+    async def served(_: object) -> int:
+        return next(calls)
+
+    async def nothing_pending(_: object) -> int:
+        return 0
+
+    monkeypatch.setattr(bench_sync, "agora_calls", served)
+    monkeypatch.setattr(bench_sync, "pending", nothing_pending)
+    monkeypatch.setattr(bench_sync, "tree_cpu_seconds", lambda _: 1.0)
+    monkeypatch.setattr(bench_sync, "cpu_seconds", lambda _: 1.0)
+    monkeypatch.setattr(bench_floor, "postgres_cpu", server)
+
+
+async def _window(url: str) -> bench_sync.Throughput:
+    engine = db.make_engine(url)  # never connected: `pending` is stubbed
+    sessions = db.make_sessionmaker(engine)
+    try:
+        async with httpx.AsyncClient() as control:
+            run = bench_sync.Run(MockProcess("http://mock", 0), control, sessions, 0)
+            return await bench_sync.until_delivered(run, 10, 1.0)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_sqlite_run_counts_no_postgresql_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's column of a SQLite run is 0, not what the machine's PostgreSQL spent
+    meanwhile for others (the server is shared: other databases, other benchmarks)."""
+    others = iter(float(n) for n in range(100_000))  # another user's backend keeps working
+    _stubbed(monkeypatch, lambda: {1: next(others)})
+    throughput = await _window(f"sqlite:///{tmp_path / 'b.db'}")
+    assert throughput.calls == 7
+    assert throughput.database_cpu_s == 0.0
+
+
+async def test_a_backend_ending_in_the_window_keeps_its_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Backend 1 (5 s before the window) ends in it: a difference of sums took its 5 s off
+    the 2 s backend 2 spent."""
+    samples = iter([{1: 5.0, 2: 1.0}])
+    _stubbed(monkeypatch, lambda: next(samples, {2: 3.0}))
+    throughput = await _window("postgresql://nobody@127.0.0.1:1/none")
+    assert throughput.database_cpu_s == pytest.approx(2.0)
