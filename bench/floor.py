@@ -118,12 +118,6 @@ def postgres_cpu() -> dict[int, float]:
     return found
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU of every PostgreSQL server process on this machine now (a backend that exits
-    takes its CPU with it: for a window in which backends end, `PostgresCpu`)."""
-    return sum(postgres_cpu().values())
-
-
 class PostgresCpu:
     """PostgreSQL's CPU over a window in which backends start and end (a command's own
     connections close when it exits): each process sampled every 0.1 s, counted from its
