@@ -1,8 +1,9 @@
 """The engine under `serve`: an APScheduler job every `SYNC__INTERVAL_S`, woken by ingest.
 
-One run at a time per process (`max_instances=1`; a tick that finds the previous run still
-going is skipped, `coalesce`); across replicas each item is claimed once (`claims.py`), so
-every tick's work is done once cluster-wide however many replicas tick.
+One run at a time per process (a tick that finds the previous run still going returns at
+once: that run takes what is due itself; `coalesce` folds missed ticks); across replicas
+each item is claimed once (`claims.py`), so every tick's work is done once cluster-wide
+however many replicas tick.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def schedule(
     running = runs if runs is not None else set()
 
     async def tick() -> int:
+        if running:
+            # A run is going (a stuck pass keeps it going for long): it starts workers at each
+            # interval itself. Left to `max_instances=1`, APScheduler would skip this tick
+            # with a WARNING every `interval_s` for as long as the run lasts.
+            return 0
         task: asyncio.Task[int] = asyncio.current_task()  # type: ignore[assignment]
         running.add(task)
         try:
@@ -43,7 +49,7 @@ def schedule(
         "interval",
         seconds=engine.settings.interval_s,
         id=JOB_ID,
-        max_instances=1,
+        max_instances=2,  # the second returns at once (above)
         coalesce=True,
         next_run_time=datetime.now(UTC),
         replace_existing=True,

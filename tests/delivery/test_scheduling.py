@@ -60,3 +60,33 @@ async def test_ingests_during_a_long_run_are_delivered_without_a_skipped_run_war
             scheduler.shutdown(wait=False)
         skipped = [r for r in caplog.records if r.name.startswith("apscheduler")]
         assert [r.getMessage() for r in skipped if r.levelno >= logging.WARNING] == []
+
+
+async def test_interval_ticks_during_a_long_run_do_nothing_and_warn_nothing(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run kept going by a stuck pass lives through many intervals: each tick finds it and
+    returns, where APScheduler's `max_instances` used to skip it with a WARNING every
+    interval; the run still delivers what is stored meanwhile, at its own interval."""
+    async with delivery(database_url, interval_s=0.1) as bridge:
+        release = bridge.transport.hold('"PDL-1"')
+        await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
+        scheduler = AsyncIOScheduler()
+        schedule(scheduler, bridge.engine())
+        scheduler.start()
+        try:
+            async with asyncio.timeout(10):
+                while not bridge.transport.sent:
+                    await asyncio.sleep(0.01)
+                await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-2"))  # no wake
+                await asyncio.sleep(1.0)  # ten intervals
+                assert await bridge.pending() == 1  # PDL-2 went, PDL-1 is stuck
+                release.set()
+                while await bridge.pending():
+                    await asyncio.sleep(0.02)
+        finally:
+            release.set()
+            scheduler.shutdown(wait=False)
+        assert sorted(await bridge.on_agora()) == ["PDL-1", "PDL-2"]
+        warnings = [r for r in caplog.records if r.name.startswith("apscheduler")]
+        assert [r.getMessage() for r in warnings if r.levelno >= logging.WARNING] == []
