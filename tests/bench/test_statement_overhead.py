@@ -1,0 +1,11 @@
+"""The statement-overhead benchmark measures both paths on a real connection."""
+
+from __future__ import annotations
+
+from bench.statement_overhead import measure
+from tests.conftest import PG_URL
+
+
+async def test_both_paths_are_timed_and_the_session_adds_to_the_driver() -> None:
+    through_session, alone = await measure(PG_URL, 200)
+    assert 0 < alone < through_session
