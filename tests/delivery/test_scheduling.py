@@ -10,7 +10,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from agora_bridge.delivery.scheduling import schedule
 from tests.builders import snapshot
-from tests.delivery.harness import delivery, historique
+from tests.delivery.harness import Bridge, delivery, historique
 
 
 async def test_an_ingest_wakes_the_job_long_before_its_tick(database_url: str) -> None:
@@ -53,13 +53,11 @@ async def test_ingests_during_a_long_run_are_delivered_without_a_skipped_run_war
                 while await bridge.pending() > 1:
                     await asyncio.sleep(0.02)
                 release.set()
-                while await bridge.pending():
-                    await asyncio.sleep(0.02)
+                await until_nothing_pending(bridge)
         finally:
             release.set()
             scheduler.shutdown(wait=False)
-        skipped = [r for r in caplog.records if r.name.startswith("apscheduler")]
-        assert [r.getMessage() for r in skipped if r.levelno >= logging.WARNING] == []
+        assert scheduler_warnings(caplog) == []
 
 
 async def test_interval_ticks_during_a_long_run_do_nothing_and_warn_nothing(
@@ -82,11 +80,20 @@ async def test_interval_ticks_during_a_long_run_do_nothing_and_warn_nothing(
                 await asyncio.sleep(1.0)  # ten intervals
                 assert await bridge.pending() == 1  # PDL-2 went, PDL-1 is stuck
                 release.set()
-                while await bridge.pending():
-                    await asyncio.sleep(0.02)
+                await until_nothing_pending(bridge)
         finally:
             release.set()
             scheduler.shutdown(wait=False)
         assert sorted(await bridge.on_agora()) == ["PDL-1", "PDL-2"]
-        warnings = [r for r in caplog.records if r.name.startswith("apscheduler")]
-        assert [r.getMessage() for r in warnings if r.levelno >= logging.WARNING] == []
+        assert scheduler_warnings(caplog) == []
+
+
+async def until_nothing_pending(bridge: Bridge) -> None:
+    while await bridge.pending():
+        await asyncio.sleep(0.02)
+
+
+def scheduler_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What APScheduler warned of (a skipped run, say)."""
+    records = [r for r in caplog.records if r.name.startswith("apscheduler")]
+    return [r.getMessage() for r in records if r.levelno >= logging.WARNING]
