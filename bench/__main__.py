@@ -10,7 +10,9 @@ BENCHMARKS = [
     "bench.mock_throughput",
     "bench.api_keys",
     "bench.ingest_api",
+    "bench.statement_overhead",
     "bench.sync",
+    "bench.sync_rows",
     "bench.orientation",
     "bench.backfill",
 ]
