@@ -32,6 +32,7 @@ from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import append
 from agora_bridge.storage import retours
 from agora_bridge.storage.crypto import NirCrypto
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.livraisons import A_FAIRE, A_JOUR, PARQUE
 from agora_bridge.storage.models import Livraison, LotReprise
 from agora_bridge.storage.retours import Evenement, Event
@@ -132,10 +133,10 @@ async def record(
     )
     if statut in (TRAITE, REFUSE):
         return False
-    await acknowledged.store_all(session, states)
+    await acknowledged.store_all(on_session(session), states)
     await session.execute(_CLOSE, [_params(lot, o, now) for o in outcomes])
     await _lot_done(session, lot, outcomes, TRAITE, lot.id_lot, now=now)
-    await retours.record(session, _reported(lot, outcomes, states, now))
+    await retours.record(on_session(session), _reported(lot, outcomes, states, now))
     return True
 
 
@@ -239,7 +240,7 @@ async def _lot_done(
         code=code[:64] if code else None,
         body_digest=audit.outcomes_digest(lot.cle, lines),
     )
-    entree = await append(session, [entry])
+    entree = await append(on_session(session), [entry])
     resultats = {**summary(outcomes), audit.ENTRY: entree}
     await session.execute(
         update(_LOTS)
@@ -275,4 +276,4 @@ async def deposited(session: AsyncSession, lot: Lot, id_lot: str, *, now: dateti
         code=id_lot,
         body_digest=lot.cle,
     )
-    await append(session, [entry])
+    await append(on_session(session), [entry])

@@ -28,6 +28,7 @@ from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import append
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.db import reading
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.models import Dossier, Livraison, LotReprise
 
 # AGORA's limits of a lot (`agora-v2.md`).
@@ -235,7 +236,7 @@ async def _record(
         code=f"{len(lot.dossiers)} lignes",
         body_digest=lot.cle,
     )
-    await append(session, [entry])
+    await append(on_session(session), [entry])
 
 
 async def unfinished(session: AsyncSession, progress: Progress, crypto: NirCrypto) -> list[Lot]:

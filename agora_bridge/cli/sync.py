@@ -29,6 +29,7 @@ from agora_bridge.settings import Settings
 from agora_bridge.snapshots.validation import PARIS
 from agora_bridge.storage import db
 from agora_bridge.storage.crypto import NirCrypto
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.livraisons import replay as replay_parked
 from agora_bridge.storage.models import Livraison
 
@@ -216,7 +217,7 @@ async def _replay(url: str, where: ColumnElement[bool]) -> list[str]:
             entries = [
                 Entry(recorded_at=now, kind="operator.replay", id_dossier=key) for key in ids
             ]
-            await append(session, entries)
+            await append(on_session(session), entries)
         log.info("delivery.replayed", dossiers=len(ids))
         return ids
     finally:

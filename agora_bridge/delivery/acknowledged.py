@@ -30,6 +30,7 @@ from agora_bridge.snapshots.perimeter import Classement
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.db import reading
 from agora_bridge.storage.dossiers import snapshot_of
+from agora_bridge.storage.executor import Executor
 from agora_bridge.storage.identity import titulaire_index
 from agora_bridge.storage.models import Dossier, EtatAgora, Livraison
 
@@ -130,18 +131,18 @@ def row(acquittement: Acquittement, crypto: NirCrypto, *, now: datetime) -> dict
     }
 
 
-async def store_all(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def store_all(executor: Executor, rows: list[dict[str, Any]]) -> None:
     """Upsert acknowledged states (`row()` plus `id_dossier`; `acquitte` as a dict or as its
     JSON text already), one statement for all (executemany), in the order of their keys: one
     row-lock order for every writer."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
+    dialect = executor.dialect.name
     statement = _UPSERTS.get(dialect)
     if statement is None:
         statement = _UPSERTS[dialect] = _upsert(dialect)
     ordered = sorted(rows, key=lambda row: str(row["id_dossier"]))
-    await session.execute(statement, [_params(row) for row in ordered])
+    await executor.each(statement, [_params(row) for row in ordered])
 
 
 def _params(row: dict[str, Any]) -> dict[str, Any]:

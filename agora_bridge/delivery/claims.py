@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Integer, Table, Update, bindparam, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora_bridge.storage.executor import Executor
 from agora_bridge.storage.livraisons import A_FAIRE
 from agora_bridge.storage.models import Livraison
 
@@ -38,16 +38,14 @@ def new_token(owner: str) -> str:
 
 
 async def claim_due(
-    session: AsyncSession, *, owner: str, now: datetime, lease: timedelta, limit: int
+    executor: Executor, *, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[Claim]:
     """Lease up to `limit` due items, oldest due first, in one statement (a claim was a
     read and then a write: two round trips more a pass); the caller commits. The items of
     one claim share its token: every fence is on the dossier and the token together."""
     token = new_token(owner)
     params = {"now": now, "limit": limit, "token": token, "until": now + lease}
-    # The session's connection, not the ORM's execute: a Core statement needs none of it.
-    result = await (await session.connection()).execute(_CLAIM, params)
-    rows = sorted(result.all(), key=lambda r: (r[3], r[0]))
+    rows = sorted(await executor.rows(_CLAIM, params), key=lambda r: (r[3], r[0]))
     return [Claim(key, token, generation, verifier) for key, generation, verifier, _ in rows]
 
 

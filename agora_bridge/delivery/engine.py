@@ -30,6 +30,7 @@ from agora_bridge.delivery.recorder import Recorder
 from agora_bridge.delivery.stats import DeliveryStats
 from agora_bridge.logs import get_logger
 from agora_bridge.settings import AgoraSettings, ConfigurationError, SyncSettings
+from agora_bridge.storage import executor
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.livraisons import A_FAIRE
 from agora_bridge.storage.models import Livraison
@@ -298,16 +299,17 @@ class Engine:
 
     async def _claim(self) -> list[Claim]:
         if _is_sqlite(self._sessions):
-            async with self._write_lock, self._sessions() as session, session.begin():
-                return await self._claim_in(session)
-        async with self._sessions() as session:
-            # One statement, atomic by itself: no BEGIN and COMMIT round trips around it.
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            return await self._claim_in(session)
+            async with self._write_lock, executor.begin(self._sessions) as transaction:
+                claims = await self._claim_in(transaction)
+                await transaction.commit()
+                return claims
+        # One statement, atomic by itself: no BEGIN and COMMIT round trips around it.
+        async with executor.autocommit(self._sessions) as statements:
+            return await self._claim_in(statements)
 
-    async def _claim_in(self, session: AsyncSession) -> list[Claim]:
+    async def _claim_in(self, statements: executor.Executor) -> list[Claim]:
         return await claim_due(
-            session,
+            statements,
             owner=self.owner,
             now=self._clock(),
             lease=timedelta(seconds=self.settings.lease_s),

@@ -39,7 +39,6 @@ from sqlalchemy import (
     literal,
     update,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,8 +47,9 @@ from agora_bridge.delivery.acknowledged import Acquittement
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import append
 from agora_bridge.logs import get_logger
-from agora_bridge.storage import retours
+from agora_bridge.storage import executor, retours
 from agora_bridge.storage.crypto import NirCrypto
+from agora_bridge.storage.executor import Executor
 from agora_bridge.storage.models import Livraison
 from agora_bridge.storage.retours import Event
 
@@ -57,15 +57,12 @@ log = get_logger(__name__)
 _ITEMS = cast(Table, Livraison.__table__)
 # A group holds at most this many records: a transaction stays short.
 _MAX_GROUP = 256
+# What a record's update returns: its rows are matched to the records by dossier.
+_RETURNED = (_ITEMS.c.generation, _ITEMS.c.lease_until, _ITEMS.c.id_dossier)
 
 
 class CommitUnknown(Exception):
     """The group's COMMIT failed: whether it applied is unknown, so it is never retried."""
-
-
-class RunRefused(SQLAlchemyError):
-    """The database refused a pipelined run of records (`_pipelined`): the driver's error,
-    handled as SQLAlchemy's (the group is retried record by record)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +179,10 @@ class Recorder:
         }
         committing = False
         try:
-            async with self._write_lock, self._sessions() as session:
-                results = await _statements(session, records, states)
+            async with self._write_lock, executor.begin(self._sessions) as transaction:
+                results = await _statements(transaction, records, states)
                 committing = True
-                await session.commit()
+                await transaction.commit()
         except Exception as error:
             if committing:  # COMMIT failed, or closing after it: applied or not, unknown
                 raise CommitUnknown(type(error).__name__) from error
@@ -201,13 +198,13 @@ def _fail(pending: _Pending, error: Exception) -> None:
 
 
 async def _statements(
-    session: AsyncSession, records: list[Record], states: dict[str, dict[str, Any]]
+    transaction: Executor, records: list[Record], states: dict[str, dict[str, Any]]
 ) -> list[Written | None]:
-    """The group's writes, in the session's transaction (the caller commits); `states`, the
+    """The group's writes, in the caller's transaction (it commits); `states`, the
     acknowledged states' rows by dossier."""
     # One row-lock order for every writer; the ledger's lock comes last.
     order = sorted(range(len(records)), key=lambda i: records[i].id_dossier)
-    applied = await _apply_all(session, [records[i] for i in order])
+    applied = await _apply_all(transaction, [records[i] for i in order])
     results: list[Written | None] = [None] * len(records)
     for index, result in zip(order, applied, strict=True):
         results[index] = result
@@ -223,10 +220,10 @@ async def _statements(
         events.extend(record.retours)
         if written.attempted and record.attempt is not None:
             entries.append(record.attempt.entry)
-    await acknowledged.store_all(session, list(rows.values()))
+    await acknowledged.store_all(transaction, list(rows.values()))
     if entries:  # a group of records without entries needs no read of the head
-        await append(session, entries)
-    await retours.record(session, events)  # after the ledger's lock: one INSERT
+        await append(transaction, entries)
+    await retours.record(transaction, events)  # after the ledger's lock: one INSERT
     return results
 
 
@@ -246,24 +243,32 @@ _Shape = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool]
 _STATEMENTS: dict[_Shape, Update] = {}
 
 
-async def _apply_all(session: AsyncSession, records: list[Record]) -> list[Written | None]:
-    """Each record's update, in the order given (the row-lock order). On PostgreSQL a run of
-    consecutive records of one shape goes as one pipelined round trip (`_pipelined`): the
-    same statement, row by row, so each row keeps its own fence and conditions."""
-    if session.get_bind().dialect.name != "postgresql":  # SQLite: a statement is no round trip
-        return [await _apply(session, record) for record in records]
+async def _apply_all(transaction: Executor, records: list[Record]) -> list[Written | None]:
+    """Each record's update, in the order given (the row-lock order). A run of consecutive
+    records of one shape is one statement with a parameter set a record (on PostgreSQL one
+    pipelined round trip), each row keeping its own fence and conditions; a failed fence
+    returns no row, so rows are matched to records by dossier (a run never holds one twice)."""
     results: list[Written | None] = []
     start = 0
     while start < len(records):
-        shape = _shape_of(records[start])
-        end = start + 1
-        while end < len(records) and shape is not None and _shape_of(records[end]) == shape:
-            end += 1
-        run = records[start:end]
-        pipelined = await _pipelined(session, run) if shape is not None and len(run) > 1 else None
-        if pipelined is None:
-            pipelined = [await _apply(session, record) for record in run]
-        results.extend(pipelined)
+        shape, end = _shape_of(records[start]), start + 1
+        if shape is None:  # SQL expressions among its values: a statement of its own
+            rows = await transaction.rows(_built(records[start]))
+        else:
+            keys = {records[start].id_dossier}
+            while (
+                end < len(records)
+                and _shape_of(records[end]) == shape
+                and records[end].id_dossier not in keys
+            ):
+                keys.add(records[end].id_dossier)
+                end += 1
+            run = records[start:end]
+            rows = await transaction.each(_cached(shape), [_params(record) for record in run])
+        found = {row[2]: (row[0], row[1]) for row in rows}
+        for record in records[start:end]:
+            written = found.get(record.id_dossier)
+            results.append(None if written is None else _written(record, *written))
         start = end
     return results
 
@@ -276,82 +281,6 @@ def _shape_of(record: Record) -> _Shape | None:
     current = tuple(k for k, v in record.values.items() if isinstance(v, IfCurrent))
     attempted = tuple(record.attempt.values) if record.attempt is not None else ()
     return (plain, current, attempted, record.lease_valid_at is not None)
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """A shape's statement as PostgreSQL's driver takes it: its text, and for each positional
-    parameter its name and the type's bind processing (`UtcDateTime`'s check and UTC)."""
-
-    sql: str
-    names: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-
-
-_COMPILED: dict[_Shape, _Compiled] = {}
-
-
-async def _pipelined(session: AsyncSession, run: list[Record]) -> list[Written | None] | None:
-    """Records of one shape through asyncpg's `fetchmany`: the statement once per record,
-    pipelined, in the session's transaction. None where that is not possible (SQLite, where
-    a statement costs no round trip; no transaction open on the driver; a dossier twice)."""
-    connection = await session.connection()
-    dialect = connection.dialect
-    if dialect.name != "postgresql" or len({r.id_dossier for r in run}) < len(run):
-        return None
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    first: list[Written | None] = []
-    if not driver.is_in_transaction():  # the transaction's BEGIN comes with its first statement
-        first, run = [await _apply(session, run[0])], run[1:]
-        if not driver.is_in_transaction():  # never: asyncpg would run them outside it
-            return first + [await _apply(session, record) for record in run]
-    compiled = _compiled(run[0], dialect)
-    arguments = []
-    for record in run:
-        params = _prepared(record)[1]
-        arguments.append(
-            tuple(
-                params[name] if process is None else process(params[name])
-                for name, process in zip(compiled.names, compiled.processors, strict=True)
-            )
-        )
-    try:
-        rows = await driver.fetchmany(compiled.sql, arguments)
-    except Exception as error:  # the driver's own: as SQLAlchemy's would be (no traceback)
-        raise RunRefused(type(error).__name__) from error
-    # A failed fence returns no row: the rows are matched to their records by dossier.
-    found = {row[2]: (row[0], row[1]) for row in rows}
-    return first + [
-        _written(r, *found[r.id_dossier]) if r.id_dossier in found else None for r in run
-    ]
-
-
-def _compiled(record: Record, dialect: Dialect) -> _Compiled:
-    statement, _ = _prepared(record)
-    shape = _shape_of(record)
-    assert shape is not None
-    cached = _COMPILED.get(shape)
-    if cached is None:
-        compiled = statement.returning(_ITEMS.c.id_dossier).compile(dialect=dialect)
-        names = tuple(compiled.positiontup or ())
-        processors = tuple(
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in names
-        )
-        cached = _COMPILED[shape] = _Compiled(compiled.string, names, processors)
-    return cached
-
-
-async def _apply(session: AsyncSession, record: Record) -> Written | None:
-    values = record.values
-    if any(isinstance(value, ClauseElement) for value in values.values()):
-        statement, params = _built(record), None  # an expression (attempts + 1): rare
-    else:
-        statement, params = _prepared(record)
-    row = (await session.execute(statement, params)).one_or_none()
-    if row is None:
-        return None
-    return _written(record, *row)
 
 
 def _written(record: Record, generation: int, lease_until: datetime | None) -> Written:
@@ -367,27 +296,28 @@ def _written(record: Record, generation: int, lease_until: datetime | None) -> W
     return Written(generation, attempted)
 
 
-def _prepared(record: Record) -> tuple[Update, dict[str, Any]]:
-    """The record's cached statement and its parameters."""
-    shape = _shape_of(record)
-    assert shape is not None  # no SQL expression among its values
-    plain, current, _, _ = shape
+def _cached(shape: _Shape) -> Update:
     statement = _STATEMENTS.get(shape)
     if statement is None:
         statement = _STATEMENTS[shape] = _statement(*shape)
+    return statement
+
+
+def _params(record: Record) -> dict[str, Any]:
+    """The parameters of the record's cached statement (`_statement`)."""
     params: dict[str, Any] = {"f_id": record.id_dossier, "f_token": record.token}
     if record.lease_valid_at is not None:
         params["f_valid"] = record.lease_valid_at
-    for key in plain:
-        params[f"v_{key}"] = record.values[key]
-    for key in current:
-        value = record.values[key]
-        params |= {f"v_{key}": value.value, f"g_{key}": value.generation}
-        params[f"o_{key}"] = value.otherwise
+    for key, value in record.values.items():
+        if isinstance(value, IfCurrent):
+            params |= {f"v_{key}": value.value, f"g_{key}": value.generation}
+            params[f"o_{key}"] = value.otherwise
+        else:
+            params[f"v_{key}"] = value
     if record.attempt is not None:
         params |= {"a_gen": record.attempt.generation, "a_valid": record.attempt.valid_at}
         params |= {f"a_{key}": value for key, value in record.attempt.values.items()}
-    return statement, params
+    return params
 
 
 def _statement(
@@ -416,7 +346,7 @@ def _statement(
         for key in attempted:
             chosen = bindparam(f"a_{key}", type_=c[key].type)
             values[key] = case((holds, chosen), else_=values.get(key, c[key]))
-    return update(_ITEMS).where(*fence).values(values).returning(c.generation, c.lease_until)
+    return update(_ITEMS).where(*fence).values(values).returning(*_RETURNED)
 
 
 def _built(record: Record) -> Update:
@@ -427,12 +357,7 @@ def _built(record: Record) -> Update:
     values = {key: _expression(value) for key, value in record.values.items()}
     if record.attempt is not None:
         values |= _conditional(record.attempt, values)
-    return (
-        update(_ITEMS)
-        .where(*fence)
-        .values(values)
-        .returning(_ITEMS.c.generation, _ITEMS.c.lease_until)
-    )
+    return update(_ITEMS).where(*fence).values(values).returning(*_RETURNED)
 
 
 def _expression(value: Any) -> Any:

@@ -13,34 +13,44 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import fields
 from typing import Any, cast
 
-from sqlalchemy import JSON, Dialect, Insert, Table, bindparam, func, insert, select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Dialect,
+    Insert,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.ledger.chain import GENESIS, Chained, Checker, Entry, Verdict, entry_hash
+from agora_bridge.storage.executor import Executor
 from agora_bridge.storage.models import LedgerEntry
 
 # An arbitrary 64-bit constant naming the ledger's advisory lock ("AGORALDG" in ASCII).
 _LOCK_KEY = 0x41474F52414C4447
 _READ_BATCH = 5000
-# The session's info key naming the transaction that holds the lock.
-_LOCKED_IN = "ledger_locked_in"
 _TABLE = cast(Table, LedgerEntry.__table__)
 
 
-async def append(session: AsyncSession, entries: Sequence[Entry]) -> str:
+async def append(executor: Executor, entries: Sequence[Entry]) -> str:
     """Chain `entries` after the current head, in order; returns the new head's hash."""
     if not entries:
-        return await head_hash(session)
-    await serialise(session)
-    prev = await head_hash(session)
+        return await head_hash(executor)
+    await serialise(executor)
+    prev = await head_hash(executor)
     rows: list[dict[str, Any]] = []
     for entry in entries:
         digest = entry_hash(entry, prev)
         rows.append({**_columns(entry), "prev_hash": prev, "hash": digest})
         prev = digest
-    dialect = session.get_bind().dialect
-    await session.execute(_INSERTS[dialect.name], _bound(rows, dialect))
+    dialect = executor.dialect
+    await executor.rows(_INSERTS[dialect.name], _bound(rows, dialect))
     return prev
 
 
@@ -90,21 +100,18 @@ _NAMES = tuple(field.name for field in fields(Entry))
 
 
 # Built once: every group commit of the sync engine runs both.
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(bindparam("key", type_=BigInteger))
 _HEAD_HASH = select(LedgerEntry.hash).order_by(LedgerEntry.id.desc()).limit(1)
 
 
-async def serialise(session: AsyncSession) -> None:
+async def serialise(executor: Executor) -> None:
     """Take the ledger's lock for the rest of the transaction (once: a second call in the same
     transaction costs nothing). Whatever a transaction inserts after it gets ids in commit
     order: the return flow's events rely on it (`storage/retours.py`)."""
-    if session.get_bind().dialect.name != "postgresql":
+    if executor.dialect.name != "postgresql" or executor.ledger_locked:
         return
-    transaction = session.sync_session.get_transaction()
-    if transaction is not None and session.info.get(_LOCKED_IN) is transaction:
-        return
-    await session.execute(_LOCK, {"key": _LOCK_KEY})
-    session.info[_LOCKED_IN] = session.sync_session.get_transaction()
+    await executor.rows(_LOCK, {"key": _LOCK_KEY})
+    executor.lock_taken()
 
 
 async def head(session: AsyncSession) -> LedgerEntry | None:
@@ -112,11 +119,11 @@ async def head(session: AsyncSession) -> LedgerEntry | None:
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def head_hash(session: AsyncSession) -> str:
+async def head_hash(executor: Executor) -> str:
     # The column alone: every group commit of the sync engine reads it, and loading the
     # whole entry as an ORM object cost more than the query.
-    last: str | None = await session.scalar(_HEAD_HASH)
-    return last if last is not None else GENESIS
+    found = await executor.rows(_HEAD_HASH)
+    return str(found[0][0]) if found else GENESIS
 
 
 async def read_chain(session: AsyncSession) -> AsyncIterator[Chained]:

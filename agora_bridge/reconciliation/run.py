@@ -40,6 +40,7 @@ from agora_bridge.reconciliation import runs
 from agora_bridge.reconciliation.candidates import Candidate, every_page, sample_pages
 from agora_bridge.reconciliation.report import Ecart, Report
 from agora_bridge.storage.crypto import NirCrypto
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.livraisons import reverify
 
 log = get_logger(__name__)
@@ -132,7 +133,7 @@ class Reconciliation:
             return
         async with self._sessions() as session, session.begin():
             entries = [await self._verdict(session, read, report) for read in reads]
-            await append(session, entries)
+            await append(on_session(session), entries)
 
     async def _verdict(self, session: AsyncSession, read: Lecture, report: Report) -> Entry:
         """Count `read`, hand it over when it drifted; its ledger entry."""

@@ -35,6 +35,7 @@ from agora_bridge.storage import retours
 from agora_bridge.storage.crypto import NirCrypto
 from agora_bridge.storage.db import is_refusal, refusal_cause
 from agora_bridge.storage.dossiers import Sealed, StoreOutcome, store_snapshot, store_snapshots
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.livraisons import reopen
 from agora_bridge.storage.retours import Evenement, Event
 
@@ -286,8 +287,10 @@ async def _decided(
         for item, outcome in zip(items, outcomes, strict=True)
     ]
     entries += [_rejection(rejection, ingestion) for rejection in rejected]
-    await append(session, entries)
-    await retours.record(session, [_held(item, ingestion) for item in accepted if _is_held(item)])
+    await append(on_session(session), entries)
+    await retours.record(
+        on_session(session), [_held(item, ingestion) for item in accepted if _is_held(item)]
+    )
 
 
 # Members read once: in Python 3.11 each `.value` or `Enum.MEMBER` costs a descriptor call,

@@ -19,11 +19,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import cast
 
-from sqlalchemy import Select, Table, bindparam, func, insert, select
+from sqlalchemy import Select, String, Table, any_, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.ledger.store import serialise
 from agora_bridge.logs import redact_text
+from agora_bridge.storage.executor import Executor
 from agora_bridge.storage.models import Retour
 
 _TABLE = cast(Table, Retour.__table__)
@@ -96,7 +98,7 @@ def decode_cursor(cursor: str | None) -> int:
     return position
 
 
-async def record(session: AsyncSession, events: Sequence[Event]) -> None:
+async def record(executor: Executor, events: Sequence[Event]) -> None:
     """Append `events`, in order, in the caller's transaction (the caller commits).
 
     A success that follows a rejection or a hold of its dossier is preceded by a REPRIS
@@ -105,16 +107,15 @@ async def record(session: AsyncSession, events: Sequence[Event]) -> None:
     """
     if not events:
         return
-    await serialise(session)
-    events = await _with_resumptions(session, events)
-    rows = [_row(event) for event in events]
-    # executemany: one cached statement, whatever the number of events.
-    await session.execute(insert(_TABLE), rows)
+    await serialise(executor)
+    events = await _with_resumptions(executor, events)
+    # One statement, built once, whatever the number of events (executemany).
+    await executor.each(_INSERT, [_row(event) for event in events])
 
 
-async def _with_resumptions(session: AsyncSession, events: Sequence[Event]) -> list[Event]:
+async def _with_resumptions(executor: Executor, events: Sequence[Event]) -> list[Event]:
     successes = {e.id_dossier for e in events if e.evenement in _SUCCESS}
-    last = await _last_events(session, successes) if successes else {}
+    last = await _last_events(executor, successes) if successes else {}
     out: list[Event] = []
     for event in events:
         before = last.get(event.id_dossier)
@@ -135,17 +136,18 @@ def _older(version: int | None, blocked: int | None) -> bool:
 
 
 async def _last_events(
-    session: AsyncSession, ids: set[str]
+    executor: Executor, ids: set[str]
 ) -> dict[str, tuple[str, str | None, int | None]]:
     """Each dossier's event about its newest version (the last of them), its code and that
     version: a late success of an older version does not hide a hold of a newer one. Read
     under the lock, so no writer adds one meanwhile. Core and four columns, built once: the
     recorder runs this for most of its groups."""
-    rows = await session.execute(_LAST_EVENTS, {"ids": sorted(ids)})
+    statement = _LAST_EVENTS[executor.dialect.name]
+    rows = await executor.rows(statement, {"ids": sorted(ids)})
     return {id_dossier: (evenement, code, version) for id_dossier, evenement, code, version in rows}
 
 
-def _last_events_statement() -> Select[str, str, str | None, int | None]:
+def _last_events_statement(dialect: str) -> Select[str, str, str | None, int | None]:
     table, earlier = _TABLE.c, _TABLE.alias("earlier").c
     # Correlated: each dossier's few events through the (id_dossier, id) index; an
     # uncorrelated `id IN (SELECT … GROUP BY)` made PostgreSQL scan the whole table.
@@ -156,12 +158,32 @@ def _last_events_statement() -> Select[str, str, str | None, int | None]:
         .limit(1)
         .scalar_subquery()
     )
+    # PostgreSQL: one array parameter, so that the statement is the same text for any number
+    # of dossiers (prepared once); SQLite has no arrays, SQLAlchemy expands the list there.
+    ids = (
+        table.id_dossier == any_(bindparam("ids", type_=ARRAY(String)))
+        if dialect == "postgresql"
+        else table.id_dossier.in_(bindparam("ids", expanding=True))
+    )
     return select(table.id_dossier, table.evenement, table.code, table.version).where(
-        table.id_dossier.in_(bindparam("ids", expanding=True)), table.id == newest
+        ids, table.id == newest
     )
 
 
-_LAST_EVENTS = _last_events_statement()
+_LAST_EVENTS = {dialect: _last_events_statement(dialect) for dialect in ("postgresql", "sqlite")}
+_EVENT_COLUMNS = (
+    "evenement",
+    "id_dossier",
+    "version",
+    "id_agora",
+    "statut",
+    "code",
+    "message",
+    "recorded_at",
+)
+_INSERT = insert(_TABLE).values(
+    {name: bindparam(name, type_=_TABLE.c[name].type) for name in _EVENT_COLUMNS}
+)
 
 
 async def read_after(session: AsyncSession, position: int, limit: int) -> list[Stored]:

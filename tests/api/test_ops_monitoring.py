@@ -24,6 +24,7 @@ from agora_bridge.ops.metrics import CODES_LABELLED
 from agora_bridge.ops.throughput import per_minute
 from agora_bridge.settings import SyncSettings
 from agora_bridge.storage.callers import Role
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.models import EtatAgora, Livraison, Orientation
 from mocks.server import running_mock
 from tests.api.builders import bearer, bridge, json_array, key_for, running, sessions_of, settings
@@ -215,7 +216,7 @@ async def test_throughput_counts_the_ledger_s_entries_by_minute(migrated_url: st
     ]
     async with bridge(settings(migrated_url)) as (app, _):
         async with sessions_of(app)() as session, session.begin():
-            await append(session, entries)
+            await append(on_session(session), entries)
         async with sessions_of(app)() as session:
             series = await per_minute(session, since=start, until=start + timedelta(minutes=4))
     counts = [json.loads(m.model_dump_json(exclude={"minute"})) for m in series]

@@ -15,6 +15,7 @@ from agora_bridge.decision.planner import project
 from agora_bridge.delivery.claims import claim_due
 from agora_bridge.delivery.engine import utc_now
 from agora_bridge.snapshots.model import Snapshot
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.retours import Evenement, Event, read_after
 from tests.backfill.harness import backfill, dossier, write_lines
 from tests.delivery.checks import in_order
@@ -136,7 +137,11 @@ async def test_a_dossier_the_engine_has_claimed_stays_with_the_engine(
         await bridge.ingest(snap("VALIDE", "PDL-PRIS"))
         async with bridge.sessions() as session, session.begin():
             claims = await claim_due(
-                session, owner="test", now=utc_now(), lease=timedelta(seconds=30), limit=1
+                on_session(session),
+                owner="test",
+                now=utc_now(),
+                lease=timedelta(seconds=30),
+                limit=1,
             )
         newer = snap("ENTRE", "PDL-PRIS", version=2)
         path = write_lines(tmp_path / "f.jsonl", [newer.model_dump(mode="json")])

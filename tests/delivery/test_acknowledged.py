@@ -27,6 +27,7 @@ from agora_bridge.delivery.acknowledged import (
     store_all,
 )
 from agora_bridge.snapshots.nir import nir_for_agora
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.models import EtatAgora
 from tests.builders import NIR, snapshot
 from tests.delivery.harness import CRYPTO
@@ -118,7 +119,9 @@ async def test_a_state_stored_as_a_dict_or_as_its_text_is_the_same_json(
     values = row(Acquittement("AG000000000001", dossier), CRYPTO, now=NOW)
     text = {**values, "id_agora": "AG000000000002", "acquitte": ack(dossier, CRYPTO).acquitte}
     async with session_maker() as session, session.begin():
-        await store_all(session, [{"id_dossier": "A", **values}, {"id_dossier": "B", **text}])
+        await store_all(
+            on_session(session), [{"id_dossier": "A", **values}, {"id_dossier": "B", **text}]
+        )
     async with session_maker() as session:
         stored = {e.id_dossier: e.acquitte for e in await session.scalars(select(EtatAgora))}
         raw: dict[str, str] = dict(iter(await session.execute(sa_text(_RAW))))

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.delivery.claims import claim_due
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.ingest import ingest_parsed
 from agora_bridge.storage.models import Livraison
 from tests.builders import snapshot
@@ -39,7 +40,7 @@ async def _claim(
 ) -> list[tuple[str, bool]]:
     async with sessions() as session, session.begin():
         lease = timedelta(minutes=1)
-        claims = await claim_due(session, owner="A", now=now, lease=lease, limit=limit)
+        claims = await claim_due(on_session(session), owner="A", now=now, lease=lease, limit=limit)
     return [(claim.id_dossier, claim.verifier) for claim in claims]
 
 

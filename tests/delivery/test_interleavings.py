@@ -17,6 +17,7 @@ from sqlalchemy import update
 from agora_bridge.delivery.claims import claim_due
 from agora_bridge.delivery.recorder import Record, Recorder, Written
 from agora_bridge.ledger.store import read_chain
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.models import EtatAgora, Livraison
 from tests.builders import snapshot
 from tests.delivery.checks import assert_every_attempt_has_its_outcome
@@ -153,7 +154,11 @@ async def test_3_a_stalled_worker_sends_nothing_once_its_lease_lapsed(database_u
         await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
         async with bridge.sessions() as session, session.begin():
             stalled = await claim_due(
-                session, owner="A", now=datetime.now(UTC), lease=timedelta(milliseconds=1), limit=1
+                on_session(session),
+                owner="A",
+                now=datetime.now(UTC),
+                lease=timedelta(milliseconds=1),
+                limit=1,
             )
         await asyncio.sleep(0.01)
         b = bridge.engine()
@@ -174,7 +179,11 @@ async def test_3_one_lapsed_item_of_a_claim_fences_that_item_only(database_url: 
         await bridge.ingest(*(snapshot("ENTRE", id_dossier=f"PDL-{n}") for n in (1, 2)))
         async with bridge.sessions() as session, session.begin():
             stalled = await claim_due(
-                session, owner="A", now=datetime.now(UTC), lease=timedelta(minutes=5), limit=2
+                on_session(session),
+                owner="A",
+                now=datetime.now(UTC),
+                lease=timedelta(minutes=5),
+                limit=2,
             )
             assert len({claim.token for claim in stalled}) == 1
             lapsed = datetime.now(UTC) - timedelta(seconds=1)
@@ -201,7 +210,7 @@ async def test_3_an_outcome_is_dropped_when_the_claim_is_no_longer_ours(database
         now = datetime.now(UTC)
         async with bridge.sessions() as session, session.begin():
             (a,) = await claim_due(
-                session, owner="A", now=now, lease=timedelta(seconds=60), limit=1
+                on_session(session), owner="A", now=now, lease=timedelta(seconds=60), limit=1
             )
             await session.execute(update(Livraison).values(lease_owner="B:other"))
         recorder = Recorder(bridge.sessions, CRYPTO, lambda: now)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.delivery.claims import claim_due
 from agora_bridge.delivery.recorder import (
@@ -22,6 +21,8 @@ from agora_bridge.delivery.recorder import (
 )
 from agora_bridge.ledger.chain import Entry
 from agora_bridge.ledger.store import read_chain, verify_ledger
+from agora_bridge.storage import executor
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.ingest import ingest_parsed
 from agora_bridge.storage.livraisons import reopen
 from agora_bridge.storage.models import Livraison
@@ -29,6 +30,7 @@ from agora_bridge.storage.retours import Evenement, Event, read_after
 from tests.builders import snapshot
 from tests.delivery.checks import in_order
 from tests.delivery.harness import CRYPTO, delivery, historique, ingestion
+from tests.delivery.watching import GroupCommitLost, Watched
 
 
 def entry(id_dossier: str) -> Entry:
@@ -48,7 +50,9 @@ async def test_one_failed_fence_drops_only_its_record(
     now = datetime.now(UTC)
     async with session_maker() as session, session.begin():
         later = now + timedelta(minutes=1)
-        claims = await claim_due(session, owner="A", now=later, lease=timedelta(hours=1), limit=3)
+        claims = await claim_due(
+            on_session(session), owner="A", now=later, lease=timedelta(hours=1), limit=3
+        )
     tokens = {claim.id_dossier: claim.token for claim in claims}
     tokens["PDL-2"] = "not-the-claim"
     async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
@@ -76,7 +80,9 @@ async def attempt_after_outcome(
     await ingest_parsed(session_maker, [(1, snapshot("VALIDE", id_dossier="PDL-1"))], ingestion())
     now = datetime.now(UTC)
     async with session_maker() as session, session.begin():
-        (claim,) = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=1)
+        (claim,) = await claim_due(
+            on_session(session), owner="A", now=now, lease=timedelta(hours=1), limit=1
+        )
     renewed = valid_at + timedelta(hours=2)
     attempt = Attempt(
         {"last_attempt_at": valid_at, "lease_until": renewed, "last_outcome": "ATTEMPT"},
@@ -132,26 +138,8 @@ async def test_an_attempt_after_its_lease_lapsed_is_not_recorded(
     assert kinds == ["agora.outcome"]
 
 
-class CommitLostAfterApplying:
-    """Once armed, a COMMIT that the database applies but whose answer never comes back (the
-    connection drops during COMMIT): the driver's commit runs, then the error is raised."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.armed = False
-        self.fired = 0
-        event.listen(engine.sync_engine, "commit", self._on_commit)
-
-    def _on_commit(self, connection: Connection) -> None:
-        if not self.armed:
-            return
-        self.armed = False
-        self.fired += 1
-        connection.connection.dbapi_connection.commit()  # type: ignore[union-attr]
-        raise ConnectionResetError("connection lost during COMMIT")
-
-
 async def test_a_group_whose_commit_may_have_applied_is_not_written_again(
-    migrated_engine: AsyncEngine, session_maker: async_sessionmaker[AsyncSession]
+    session_maker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The group committed but the answer was lost: retrying its records one by one (their
     fences still hold: each keeps its claim) would append their ledger entries and return-flow
@@ -160,8 +148,10 @@ async def test_a_group_whose_commit_may_have_applied_is_not_written_again(
     await ingest_parsed(session_maker, items, ingestion())
     now = datetime.now(UTC)
     async with session_maker() as session, session.begin():
-        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=2)
-    lost = CommitLostAfterApplying(migrated_engine)
+        claims = await claim_due(
+            on_session(session), owner="A", now=now, lease=timedelta(hours=1), limit=2
+        )
+    lost = GroupCommitLost(monkeypatch, count=1)
     records = [
         Record(
             claim.id_dossier,
@@ -173,11 +163,10 @@ async def test_a_group_whose_commit_may_have_applied_is_not_written_again(
         for claim in claims
     ]
     async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
-        lost.armed = True
         results = await asyncio.gather(
             *(recorder.write(record) for record in records), return_exceptions=True
         )
-    assert lost.fired == 1
+    assert lost.left == 0
     async with session_maker() as session:
         attempts = [
             str(link.entry.id_dossier)
@@ -204,7 +193,9 @@ async def test_a_terminal_value_applies_only_at_the_generation_it_was_planned_fr
     await ingest_parsed(session_maker, items, ingestion())
     now = datetime.now(UTC)
     async with session_maker() as session, session.begin():
-        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=2)
+        claims = await claim_due(
+            on_session(session), owner="A", now=now, lease=timedelta(hours=1), limit=2
+        )
     planned = {"PDL-1": 1, "PDL-2": 0}  # PDL-2 was planned from an older generation
     async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
         for claim in claims:
@@ -222,31 +213,8 @@ async def test_a_terminal_value_applies_only_at_the_generation_it_was_planned_fr
         assert (two.etat, two.motif_retenue, two.lease_owner) == ("A_FAIRE", None, None)
 
 
-class GroupCommitLost:
-    """The next `count` group commits of the recorder (a transaction that ran its fenced
-    `UPDATE livraison … RETURNING`) apply, then lose their answer."""
-
-    def __init__(self, engine: AsyncEngine, count: int) -> None:
-        self.left = count
-        event.listen(engine.sync_engine, "before_cursor_execute", self._on_statement)
-        event.listen(engine.sync_engine, "commit", self._on_commit)
-
-    def _on_statement(
-        self, connection: Connection, _cursor: object, statement: str, *_: object
-    ) -> None:
-        if statement.startswith("UPDATE livraison SET") and "RETURNING" in statement:
-            connection.info["group_commit"] = True
-
-    def _on_commit(self, connection: Connection) -> None:
-        if not connection.info.pop("group_commit", False) or self.left == 0:
-            return
-        self.left -= 1
-        connection.connection.dbapi_connection.commit()  # type: ignore[union-attr]
-        raise ConnectionResetError("connection lost during COMMIT")
-
-
 async def test_passes_whose_commit_was_lost_end_without_sending_and_are_read_back(
-    database_url: str,
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """End to end: three group commits lose their answer during delivery; those passes stop
     (nothing sent on an attempt whose commit is unknown), their claims lapse, the next passes
@@ -254,7 +222,7 @@ async def test_passes_whose_commit_was_lost_end_without_sending_and_are_read_bac
     async with delivery(database_url, lease_s=0.3) as bridge:
         keys = [f"PDL-{n}" for n in range(6)]
         await bridge.ingest(*(snapshot("SOLDE", id_dossier=key) for key in keys))
-        lost = GroupCommitLost(bridge.database, count=3)
+        lost = GroupCommitLost(monkeypatch, count=3)
         await bridge.drain(timeout_s=60)
         assert lost.left == 0
         agora = await bridge.on_agora()
@@ -281,7 +249,9 @@ async def test_a_waiter_gone_meanwhile_does_not_stop_the_recorder(
     await ingest_parsed(session_maker, [(1, snapshot("VALIDE", id_dossier="PDL-1"))], ingestion())
     now = datetime.now(UTC)
     async with session_maker() as session, session.begin():
-        (claim,) = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=1)
+        (claim,) = await claim_due(
+            on_session(session), owner="A", now=now, lease=timedelta(hours=1), limit=1
+        )
     record = Record(claim.id_dossier, claim.token, {"last_outcome": "TEST"})
     async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
         real_write = recorder._write
@@ -305,24 +275,12 @@ async def test_a_waiter_gone_meanwhile_does_not_stop_the_recorder(
     assert written.generation == claim.generation
 
 
-class Updates:
-    """The fenced `UPDATE livraison … RETURNING`s that go through SQLAlchemy (a pipelined run
-    goes to the driver directly: only its first statement, which opens the transaction)."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.count = 0
-        event.listen(engine.sync_engine, "before_cursor_execute", self._on_statement)
-
-    def _on_statement(self, _c: Connection, _cursor: object, statement: str, *_: object) -> None:
-        if statement.startswith("UPDATE livraison SET") and "RETURNING" in statement:
-            self.count += 1
-
-
 async def test_a_run_of_records_in_one_round_trip_keeps_each_rows_conditions(
-    migrated_engine: AsyncEngine, session_maker: async_sessionmaker[AsyncSession]
+    session_maker: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Five records of one shape (an outcome carrying the next attempt) in one group: on
-    PostgreSQL one pipelined round trip after the first. Each row keeps its own fence and
+    """Five records of one shape (an outcome carrying the next attempt) in one group: one run
+    of one statement (on PostgreSQL's driver one pipelined round trip). Each row keeps its own
+    fence and
     conditions: a newer generation's item and a lapsed lease's keep their attempt out, a lost
     claim's item is untouched, and the group's ledger entries are those of the rows written."""
     keys = [f"PDL-{n}" for n in range(1, 6)]
@@ -333,7 +291,9 @@ async def test_a_run_of_records_in_one_round_trip_keeps_each_rows_conditions(
     )
     now = datetime.now(UTC)
     async with session_maker() as session, session.begin():
-        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=5)
+        claims = await claim_due(
+            on_session(session), owner="A", now=now, lease=timedelta(hours=1), limit=5
+        )
         await reopen(session, upsert=["PDL-2"], existing=[], now=now)  # a newer snapshot
     tokens = {claim.id_dossier: claim.token for claim in claims}
     tokens["PDL-4"] = "a-lost-claim"
@@ -345,12 +305,12 @@ async def test_a_run_of_records_in_one_round_trip_keeps_each_rows_conditions(
         attempt = Attempt(values | {"last_outcome": "ATTEMPT"}, entry(key), 1, valid_at)
         return Record(key, tokens[key], {"last_outcome": "SUCCES"}, [outcome(key)], attempt=attempt)
 
-    updates = Updates(migrated_engine)
-    async with session_maker() as session:
-        results = await _statements(session, [record(key) for key in keys], {})
-        await session.commit()
-    postgresql = migrated_engine.dialect.name == "postgresql"
-    assert updates.count == (1 if postgresql else 5)
+    # The recorder's own transaction: asyncpg's on PostgreSQL, a session's on SQLite.
+    async with executor.begin(session_maker) as transaction:
+        watched = Watched(transaction)
+        results = await _statements(watched, [record(key) for key in keys], {})
+        await transaction.commit()
+    assert watched.runs == [5]
     assert results == [
         Written(1, attempted=True),
         Written(2, attempted=False),  # a newer generation: the attempt is not recorded
@@ -392,7 +352,9 @@ async def test_a_run_the_database_refuses_is_retried_record_by_record(
     await ingest_parsed(session_maker, items, ingestion())
     now = datetime.now(UTC)
     async with session_maker() as session, session.begin():
-        claims = await claim_due(session, owner="A", now=now, lease=timedelta(hours=1), limit=3)
+        claims = await claim_due(
+            on_session(session), owner="A", now=now, lease=timedelta(hours=1), limit=3
+        )
     etats = {"PDL-1": "A_JOUR", "PDL-2": "A_JOUR", "PDL-3": "NOT-A-STATE"}
     async with Recorder(session_maker, CRYPTO, lambda: now) as recorder:
         results = await asyncio.gather(

@@ -7,15 +7,17 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.event import listen
+import pytest
 
 from agora_bridge.delivery.claims import claim_due
 from agora_bridge.delivery.recorder import Record, Recorder
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.retours import Evenement, Event, read_after
 from tests.builders import snapshot
 from tests.delivery.faulty import SIRET_REFUSED
 from tests.delivery.harness import CRYPTO, Bridge, delivery
 from tests.delivery.test_interleavings import CREATION, ENTREE
+from tests.delivery.watching import watch
 
 
 async def reported(bridge: Bridge) -> list[tuple[str, int | None, str | None, str | None]]:
@@ -113,20 +115,17 @@ async def test_a_fenced_record_writes_no_event(database_url: str) -> None:
         assert await reported(bridge) == []
 
 
-async def test_a_group_commit_inserts_its_events_in_one_statement(database_url: str) -> None:
+async def test_a_group_commit_inserts_its_events_in_one_statement(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with delivery(database_url) as bridge:
         await bridge.ingest(*(snapshot("VALIDE", id_dossier=f"PDL-{n}") for n in range(3)))
         now = datetime.now(UTC)
         async with bridge.sessions() as session, session.begin():
             claims = await claim_due(
-                session, owner="A", now=now, lease=timedelta(seconds=60), limit=3
+                on_session(session), owner="A", now=now, lease=timedelta(seconds=60), limit=3
             )
-        statements: list[str] = []
-        listen(
-            bridge.database.sync_engine,
-            "before_cursor_execute",
-            lambda *args: statements.append(str(args[2])),
-        )
+        groups = watch(monkeypatch)
         async with Recorder(bridge.sessions, CRYPTO, lambda: now) as recorder:
             records = [
                 Record(
@@ -139,5 +138,8 @@ async def test_a_group_commit_inserts_its_events_in_one_statement(database_url: 
             ]
             generations = await asyncio.gather(*(recorder.commit(r) for r in records))
         assert None not in generations
-        assert sum(s.startswith("INSERT INTO retour") for s in statements) == 1
+        inserts = [
+            (sql, n) for g in groups for sql, n in g.calls if sql.startswith("INSERT INTO retour")
+        ]
+        assert [n for _, n in inserts] == [3]  # one statement, one round trip: 3 parameter sets
         assert [e for e, *_ in await reported(bridge)] == ["RETENU"] * 3

@@ -12,6 +12,7 @@ from typer.testing import CliRunner, Result
 from agora_bridge.cli.main import app
 from agora_bridge.ledger.store import append
 from agora_bridge.storage.db import make_engine, make_sessionmaker, upgrade
+from agora_bridge.storage.executor import on_session
 from tests.ledger.test_chain import entry
 
 
@@ -24,7 +25,7 @@ async def _ledger_of(url: str, count: int) -> None:
     try:
         await upgrade(engine)
         async with make_sessionmaker(engine)() as session, session.begin():
-            await append(session, [entry(n) for n in range(1, count + 1)])
+            await append(on_session(session), [entry(n) for n in range(1, count + 1)])
     finally:
         await engine.dispose()
 

@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.ledger.chain import GENESIS, Entry, Verdict
 from agora_bridge.ledger.store import append, head_hash, read_chain, verify_ledger
+from agora_bridge.storage.executor import on_session
 from tests.ledger.test_chain import T0, entry
 
 
 async def _append(session_maker: async_sessionmaker[AsyncSession], entries: list[Entry]) -> None:
     async with session_maker() as session, session.begin():
-        await append(session, entries)
+        await append(on_session(session), entries)
 
 
 async def verify_ledger_of(session_maker: async_sessionmaker[AsyncSession]) -> Verdict:
@@ -34,14 +35,14 @@ async def test_appends_in_several_transactions_make_one_chain(
     session_maker: async_sessionmaker[AsyncSession],
 ) -> None:
     async with session_maker() as session:
-        assert await head_hash(session) == GENESIS
+        assert await head_hash(on_session(session)) == GENESIS
     await _append(session_maker, [entry(1), entry(2)])
     await _append(session_maker, [])
     await _append(session_maker, [entry(3)])
     async with session_maker() as session:
         verdict = await verify_ledger(session)
         assert (verdict.intact, verdict.entries) == (True, 3)
-        assert verdict.head == await head_hash(session)
+        assert verdict.head == await head_hash(on_session(session))
 
 
 async def test_a_large_append_stores_every_entry_as_given_in_its_order(
@@ -69,7 +70,7 @@ async def test_a_rolled_back_append_leaves_no_entry(
 ) -> None:
     await _append(session_maker, [entry(1)])
     async with session_maker() as session, session.begin():
-        await append(session, [entry(2)])
+        await append(on_session(session), [entry(2)])
         await session.rollback()
     verdict = await verify_ledger_of(session_maker)
     assert (verdict.intact, verdict.entries) == (True, 1)

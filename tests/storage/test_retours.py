@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.ledger.store import append
 from agora_bridge.storage.db import make_engine, make_sessionmaker, upgrade
+from agora_bridge.storage.executor import on_session
 from agora_bridge.storage.models import Retour
 from agora_bridge.storage.retours import (
     Evenement,
@@ -42,7 +43,7 @@ def event(
 
 async def record_alone(sessions: async_sessionmaker[AsyncSession], *events: Event) -> None:
     async with sessions() as session, session.begin():
-        await record(session, events)
+        await record(on_session(session), events)
 
 
 async def everything(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str | None]]:
@@ -216,11 +217,11 @@ async def test_with_the_lock_a_writer_waits_for_the_one_before_to_commit() -> No
         try:
             async with sessions() as slow, sessions() as fast:
                 await slow.begin()
-                await record(slow, [event(Evenement.RETENU, "SLOW")])
+                await record(on_session(slow), [event(Evenement.RETENU, "SLOW")])
 
                 async def fast_writer() -> None:
                     async with fast.begin():
-                        await record(fast, [event(Evenement.RETENU, "FAST")])
+                        await record(on_session(fast), [event(Evenement.RETENU, "FAST")])
 
                 writing = asyncio.create_task(fast_writer())
                 await asyncio.sleep(0.3)
@@ -248,7 +249,7 @@ async def test_a_follower_sees_every_event_once_while_writers_commit_concurrentl
             for batch in range(12):
                 async with sessions() as session, session.begin():
                     events = [event(Evenement.RETENU, f"W{n}-{batch}-{k}") for k in range(3)]
-                    await record(session, events)
+                    await record(on_session(session), events)
                     await asyncio.sleep(rng.uniform(0, 0.01))
 
         async def follower() -> list[int]:
@@ -291,9 +292,9 @@ async def test_the_ledger_s_lock_is_taken_once_a_transaction() -> None:
         try:
             for _ in range(2):
                 async with sessions() as session, session.begin():
-                    await append(session, [entry(1)])
-                    await record(session, [event(Evenement.RETENU)])
-                    await record(session, [event(Evenement.RETENU, "PDL-2")])
+                    await append(on_session(session), [entry(1)])
+                    await record(on_session(session), [event(Evenement.RETENU)])
+                    await record(on_session(session), [event(Evenement.RETENU, "PDL-2")])
             assert sum("pg_advisory_xact_lock" in s for s in statements) == 2
         finally:
             await engine.dispose()
