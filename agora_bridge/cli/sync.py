@@ -10,7 +10,8 @@ import signal
 import subprocess
 import sys
 import time as clock
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Annotated
 
@@ -61,23 +62,60 @@ def sync(
     ] = 1,
 ) -> None:
     """Deliver pending dossiers to AGORA, in the foreground (Ctrl-C or SIGTERM stops it)."""
-    settings = Settings()
-    check_lease(settings.sync, settings.agora_access())
-    if workers > 1:
-        passes = _processes(settings, workers, once=once)
-        typer.echo(f"sync done: {passes} dossier passes in {workers} processes")
-        return
-    # `serve`'s event loop (agora_bridge.serving): asyncpg and aiohttp spend less CPU a call
-    # under uvloop, and this process is the bridge's busiest.
-    passes = run_database_command(_sync(settings, once=once), loop_factory=uvloop.new_event_loop)
+    with _stop_signals() as stop:
+        settings = Settings()
+        check_lease(settings.sync, settings.agora_access())
+        if workers > 1:
+            passes = _processes(settings, workers, stop, once=once)
+            typer.echo(f"sync done: {passes} dossier passes in {workers} processes")
+            return
+        # `serve`'s event loop (agora_bridge.serving): asyncpg and aiohttp spend less CPU a
+        # call under uvloop, and this process is the bridge's busiest.
+        passes = run_database_command(
+            _sync(settings, stop, once=once), loop_factory=uvloop.new_event_loop
+        )
     typer.echo(f"sync done: {passes} dossier passes")
+
+
+class _Stop:
+    """SIGINT or SIGTERM, from the command's first line to its last: a signal before the
+    engine or the children exist is kept for them, not the default action (death, or, for
+    a child, a status the parent took for a failure). Each listener is told in the signal
+    handler, so it must only set a flag, send a signal or schedule a callback."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._listeners: list[Callable[[int], None]] = []
+
+    def receive(self, signum: int, _frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+        for listener in self._listeners:
+            listener(signum)
+
+    def listen(self, listener: Callable[[int], None]) -> None:
+        """`listener` for every stop signal from now on, and at once for one already come."""
+        self._listeners.append(listener)
+        if self.signum is not None:  # after the append: one arriving between is not missed
+            listener(self.signum)
+
+
+@contextmanager
+def _stop_signals() -> Iterator[_Stop]:
+    stop = _Stop()
+    previous = {signum: signal.signal(signum, stop.receive) for signum in _STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 # A pooled connection unused this long is checked before use (`db.make_engine`).
 IDLE_PING_S = 2.0
 
 
-async def _sync(settings: Settings, *, once: bool) -> int:
+async def _sync(settings: Settings, stop: _Stop, *, once: bool) -> int:
     # No ping each time a connection leaves the pool: a group commit's transaction and a
     # pass's load are a few statements, and the ping was one more round trip (three with
     # asyncpg) for each. A connection unused for 2 s is still checked, so that a restart of
@@ -95,48 +133,64 @@ async def _sync(settings: Settings, *, once: bool) -> int:
                 settings.sync,
                 code_financeur=settings.code_financeur,
             )
+            # Both stop alike: no new claim, the passes in flight finish, what was claimed and
+            # not started is released, status 0. The loop's own signal handlers would only
+            # cover the run, and `--once` had none: SIGTERM killed it mid-pass.
             if once:
+                _on_stop(stop, engine.stop)
                 return await engine.run_once()
-            await engine.run_forever(_stopped_by_signals())
+            stopped = asyncio.Event()
+            _on_stop(stop, stopped.set)
+            await engine.run_forever(stopped)
             return 0
     finally:
         await database.dispose()
 
 
-def _processes(settings: Settings, workers: int, *, once: bool) -> int:
+def _processes(settings: Settings, workers: int, stop: _Stop, *, once: bool) -> int:
     """`workers` engines, each `sync` in its own process: one process's CPU (one core) was
     the limit, and each engine claims with `SKIP LOCKED` and a lease, so two never hold one
     dossier (`delivery/claims.py`). SIGINT and SIGTERM are passed on; the passes' total."""
     if db.async_database_url(settings.database_url).startswith("sqlite"):
         raise OperatorError("--workers needs PostgreSQL: SQLite has a single writer")
     command = [sys.executable, "-m", "agora_bridge", "sync", *(["--once"] if once else [])]
-    children = [
-        subprocess.Popen(  # noqa: S603 - our own CLI
-            # No thread runs yet in this process (no event loop): the fork is safe.
-            command,
-            stdout=subprocess.PIPE,
-            preexec_fn=_stop_with(os.getpid()),  # noqa: PLW1509
+    children: list[subprocess.Popen[bytes]] = []
+    # Passed on from before the first child starts: a signal meanwhile stops those started
+    # and starts no other.
+    stop.listen(lambda signum: _forward(children, signum))
+    for _ in range(workers):
+        if stop.signum is not None:
+            break
+        children.append(
+            subprocess.Popen(  # noqa: S603 - our own CLI
+                # No thread runs yet in this process (no event loop): the fork is safe.
+                command,
+                stdout=subprocess.PIPE,
+                preexec_fn=_stop_with(os.getpid()),  # noqa: PLW1509
+            )
         )
-        for _ in range(workers)
-    ]
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    previous = {signum: signal.signal(signum, forward) for signum in _STOP_SIGNALS}
-    try:
-        if not once:  # `--once` children end by themselves: one failing, the others finish
-            _until_all_ended(children)
-        outputs = [child.communicate()[0].decode() for child in children]
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    failed = [child.returncode for child in children if child.returncode != 0]
+    if stop.signum is not None:  # it may have come before the last child was in the list
+        _forward(children, stop.signum)
+    if not once:  # `--once` children end by themselves: one failing, the others finish
+        _until_all_ended(children)
+    outputs = [child.communicate()[0].decode() for child in children]
+    failed = [child.returncode for child in children if not _ended_well(child, stop)]
     if failed:
         raise OperatorError(f"{len(failed)} of {workers} sync processes failed (status {failed})")
     return sum(int(found.group(1)) for out in outputs if (found := _DONE.search(out)))
+
+
+def _forward(children: list[subprocess.Popen[bytes]], signum: int) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+
+def _ended_well(child: subprocess.Popen[bytes], stop: _Stop) -> bool:
+    """Status 0, or, once asked to stop, ended by the signal passed on: a child still
+    starting (Python importing, before `sync` catches signals) dies of it, having claimed
+    nothing. Taken for a failure, it made a SIGTERM during start-up exit 2."""
+    return child.returncode == 0 or (stop.signum is not None and child.returncode == -stop.signum)
 
 
 def _until_all_ended(children: list[subprocess.Popen[bytes]]) -> None:
@@ -170,12 +224,15 @@ def _stop_with(parent: int) -> Callable[[], None]:
     return arm
 
 
-def _stopped_by_signals() -> asyncio.Event:
-    stop = asyncio.Event()
+def _on_stop(stop: _Stop, react: Callable[[], None]) -> None:
+    """`react` in the running loop at a stop signal (the handler runs between any two
+    bytecodes of the loop's own code: it only schedules)."""
     loop = asyncio.get_running_loop()
-    for signum in _STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop.set)
-    return stop
+
+    def schedule(_signum: int) -> None:
+        loop.call_soon_threadsafe(react)
+
+    stop.listen(schedule)
 
 
 @operator_errors

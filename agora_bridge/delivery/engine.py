@@ -289,6 +289,10 @@ class Engine:
                     return None
                 self._claimed.extend(await self._claim())
                 self._drained = not self._claimed
+            if self._stopping():
+                # Asked to stop while this worker waited for the lock or claimed: no pass
+                # starts; `_release_unstarted` frees what the claim took.
+                return None
             return self._claimed.popleft() if self._claimed else None
 
     def _idle(self) -> int:

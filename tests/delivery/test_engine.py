@@ -267,6 +267,34 @@ async def test_asked_to_stop_it_finishes_its_passes_and_frees_the_rest(database_
         assert await bridge.pending() == 12 - len(agora)
 
 
+async def test_asked_to_stop_during_a_claim_it_starts_no_pass_and_frees_it(
+    database_url: str,
+) -> None:
+    """SIGTERM while a worker's claim is in flight: what the claim took is freed at once,
+    none of it started (the worker used to start a pass on it after the stop)."""
+    async with delivery(database_url) as bridge:
+        await bridge.ingest(*(snapshot("SORTI", id_dossier=f"PDL-{n}") for n in range(3)))
+        engine = bridge.engine(concurrency=2)
+        real_claim = engine._claim
+
+        async def claim_then_stop() -> list[Claim]:
+            claimed = await real_claim()
+            engine.stop()
+            return claimed
+
+        engine._claim = claim_then_stop  # type: ignore[method-assign]
+        assert await engine.run_once() == 0
+        assert not bridge.transport.sent
+        async with bridge.sessions() as session:
+            claimed = await session.scalar(
+                select(func.count())
+                .select_from(Livraison)
+                .where(Livraison.lease_owner.is_not(None))
+            )
+        assert claimed == 0
+        assert await bridge.pending() == 3
+
+
 async def test_a_step_of_a_snapshot_superseded_during_a_call_is_never_sent(
     database_url: str,
 ) -> None:
