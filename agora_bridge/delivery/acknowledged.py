@@ -9,6 +9,7 @@ snapshot's titulaire is put back when the digests match, one that can match noth
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, cast
@@ -17,7 +18,7 @@ from sqlalchemy import Insert, String, Table, Text, bindparam, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agora_bridge.agora import schemas as wire
 from agora_bridge.agora.mapping import from_wire, lot_line
@@ -28,9 +29,8 @@ from agora_bridge.snapshots.model import Snapshot
 from agora_bridge.snapshots.normalise import agora_name
 from agora_bridge.snapshots.perimeter import Classement
 from agora_bridge.storage.crypto import NirCrypto
-from agora_bridge.storage.db import reading
-from agora_bridge.storage.dossiers import snapshot_of
-from agora_bridge.storage.executor import Executor
+from agora_bridge.storage.dossiers import snapshot_from
+from agora_bridge.storage.executor import Executor, autocommit
 from agora_bridge.storage.identity import titulaire_index
 from agora_bridge.storage.models import Dossier, EtatAgora, Livraison
 
@@ -180,60 +180,88 @@ def _upsert(dialect: str) -> Insert:
 _KEYED = ("id_dossier", "id_agora", "titulaire_index", "acquitte_at")
 
 
-# Built once, the dossier bound: building a statement cost more than running it.
+# Built once, the dossier bound, Core columns rather than ORM entities: a pass's load runs
+# on the driver (`storage/executor.py`), and building a statement cost more than running it.
 _KEY = bindparam("id_dossier", type_=String)
-_LOAD = (
-    select(Livraison, Dossier, EtatAgora)
-    .join(Dossier, Dossier.id_dossier == Livraison.id_dossier)
-    .outerjoin(EtatAgora, EtatAgora.id_dossier == Livraison.id_dossier)
-    .where(Livraison.id_dossier == _KEY)
+_DOSSIERS, _ITEMS, _ETATS = (
+    cast(Table, model.__table__) for model in (Dossier, Livraison, EtatAgora)
 )
-_DOSSIER = select(Dossier).where(Dossier.id_dossier == _KEY)
-_GENERATION = select(Livraison.generation).where(Livraison.id_dossier == _KEY)
+_D, _L, _E = _DOSSIERS.c, _ITEMS.c, _ETATS.c
+# The snapshot's columns (`_snapshot`), then the work item's, then the acknowledged state's.
+_SNAPSHOT = (
+    _D.version,
+    _D.classement,
+    _D.motif,
+    _D.payload,
+    _D.identite_key_id,
+    _D.identite_ciphertext,
+)
+_LOAD = (
+    select(*_SNAPSHOT, _L.generation, _L.attempts, _L.idempotency_key, _L.body_digest)
+    .add_columns(_E.id_agora, _E.acquitte, _E.titulaire_index)
+    .select_from(_ITEMS.join(_DOSSIERS, _D.id_dossier == _L.id_dossier))
+    .outerjoin(_ETATS, _E.id_dossier == _L.id_dossier)
+    .where(_L.id_dossier == _KEY)
+)
+_RELOAD = (
+    select(*_SNAPSHOT, _L.generation)
+    .select_from(_DOSSIERS.outerjoin(_ITEMS, _L.id_dossier == _D.id_dossier))
+    .where(_D.id_dossier == _KEY)
+)
 
 
-async def load(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> Context | None:
-    """The pass's context; None when the work item or its snapshot is gone."""
-    await reading(session)
-    found = (await session.execute(_LOAD, {"id_dossier": id_dossier})).one_or_none()
-    if found is None:
+async def load(
+    sessions: async_sessionmaker[AsyncSession], id_dossier: str, crypto: NirCrypto
+) -> Context | None:
+    """The pass's context; None when the work item or its snapshot is gone. One statement,
+    outside a transaction (`storage/executor.autocommit`)."""
+    async with autocommit(sessions) as statements:
+        found = await statements.rows(_LOAD, {"id_dossier": id_dossier})
+    if not found:
         return None
-    item, dossier, etat = found
-    snapshot = _snapshot(dossier, crypto)
+    row = found[0]
+    version, classement, motif = row[0], row[1], row[2]
+    generation, attempts, idempotency_key, body_digest = row[6:10]
+    id_agora, acquitte, titulaire_index = row[10:13]
+    snapshot = _snapshot(id_dossier, row[:6], crypto)
     target = _projected(snapshot)
     return Context(
         id_dossier=id_dossier,
-        version=dossier.version,
-        generation=item.generation,
-        attempts=item.attempts,
-        classement=dossier.classement,
-        motif=dossier.motif,
+        version=version,
+        generation=generation,
+        attempts=attempts,
+        classement=classement,
+        motif=motif,
         snapshot=snapshot,
         target=target,
-        id_agora=etat.id_agora if etat else None,
-        acknowledged=restored(etat, target, crypto) if etat else None,
-        idempotency_key=item.idempotency_key,
-        body_digest=item.body_digest,
-        stored=(etat.acquitte, etat.titulaire_index) if etat else None,
+        id_agora=id_agora,
+        acknowledged=(
+            restored_from(acquitte, titulaire_index, target, crypto) if id_agora else None
+        ),
+        idempotency_key=idempotency_key,
+        body_digest=body_digest,
+        stored=(acquitte, titulaire_index) if id_agora else None,
     )
 
 
-async def reload_snapshot(session: AsyncSession, context: Context, crypto: NirCrypto) -> None:
+async def reload_snapshot(
+    sessions: async_sessionmaker[AsyncSession], context: Context, crypto: NirCrypto
+) -> None:
     """A newer snapshot was stored during the pass: plan from it from now on."""
-    await reading(session)
-    dossier = (await session.execute(_DOSSIER, {"id_dossier": context.id_dossier})).scalar_one()
-    context.classement, context.motif = dossier.classement, dossier.motif
-    context.version = dossier.version
-    context.snapshot = _snapshot(dossier, crypto)
+    async with autocommit(sessions) as statements:
+        (row,) = await statements.rows(_RELOAD, {"id_dossier": context.id_dossier})
+    context.version, context.classement, context.motif = row[0], row[1], row[2]
+    context.snapshot = _snapshot(context.id_dossier, row[:6], crypto)
     context.target = _projected(context.snapshot)
-    generation = await session.scalar(_GENERATION, {"id_dossier": context.id_dossier})
-    context.generation = generation if generation is not None else context.generation
+    context.generation = row[6] if row[6] is not None else context.generation
 
 
-def _snapshot(dossier: Dossier, crypto: NirCrypto) -> Snapshot | None:
-    if dossier.classement != Classement.ENVOYABLE:
+def _snapshot(id_dossier: str, columns: Sequence[Any], crypto: NirCrypto) -> Snapshot | None:
+    """The snapshot from `_SNAPSHOT`'s columns, when it is sendable."""
+    _, classement, _, payload, key_id, ciphertext = columns
+    if classement != Classement.ENVOYABLE:
         return None
-    return snapshot_of(dossier, crypto)
+    return snapshot_from(id_dossier, payload, key_id, ciphertext, crypto)
 
 
 def _projected(snapshot: Snapshot | None) -> AgoraDossier | None:
@@ -244,8 +272,15 @@ def _projected(snapshot: Snapshot | None) -> AgoraDossier | None:
 def restored(etat: EtatAgora, target: AgoraDossier | None, crypto: NirCrypto) -> AgoraDossier:
     """The acknowledged dossier to plan from: the titulaire of the snapshot's projection
     `target` if AGORA holds it."""
+    return restored_from(etat.acquitte, etat.titulaire_index, target, crypto)
+
+
+def restored_from(
+    acquitte: dict[str, Any], titulaire_index: str, target: AgoraDossier | None, crypto: NirCrypto
+) -> AgoraDossier:
+    """`restored`, from `etat_agora`'s two columns."""
     if target is not None:
         ours = target.titulaire
-        if digest(ours, crypto) == etat.titulaire_index:
-            return decode(etat.acquitte, ours)
-    return decode(etat.acquitte, None)
+        if digest(ours, crypto) == titulaire_index:
+            return decode(acquitte, ours)
+    return decode(acquitte, None)

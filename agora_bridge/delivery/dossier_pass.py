@@ -71,8 +71,7 @@ class DossierPass:
         self._item: ClaimedItem
 
     async def run(self) -> None:
-        async with self._p.sessions() as session:
-            context = await acknowledged.load(session, self._claim.id_dossier, self._p.crypto)
+        context = await acknowledged.load(self._p.sessions, self._claim.id_dossier, self._p.crypto)
         if context is None:
             return  # the lease lapses; nothing to deliver
         self._ctx = context
@@ -185,8 +184,7 @@ class DossierPass:
         )
 
     async def _reload(self) -> None:
-        async with self._p.sessions() as session:
-            await acknowledged.reload_snapshot(session, self._ctx, self._p.crypto)
+        await acknowledged.reload_snapshot(self._p.sessions, self._ctx, self._p.crypto)
 
     async def _guarded(self, name: str, call: Callable[[str], Awaitable[T]]) -> T:
         """A read: the breaker, the stats; a failure releases the item (verifier kept)."""

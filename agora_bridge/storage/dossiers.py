@@ -263,10 +263,21 @@ async def _locked(session: AsyncSession, id_dossier: str) -> Dossier:
 
 def snapshot_of(dossier: Dossier, crypto: NirCrypto) -> Snapshot:
     """The stored snapshot whole, its identity decrypted: only for the AGORA requests."""
-    clear = identity.decrypt(
-        dossier.id_dossier, dossier.identite_key_id, dossier.identite_ciphertext, crypto
+    return snapshot_from(
+        dossier.id_dossier,
+        dossier.payload,
+        dossier.identite_key_id,
+        dossier.identite_ciphertext,
+        crypto,
     )
-    return Snapshot.model_validate(identity.merged(dossier.payload, clear))
+
+
+def snapshot_from(
+    id_dossier: str, payload: dict[str, Any], key_id: str, ciphertext: bytes, crypto: NirCrypto
+) -> Snapshot:
+    """`snapshot_of`, from the dossier's columns."""
+    clear = identity.decrypt(id_dossier, key_id, ciphertext, crypto)
+    return Snapshot.model_validate(identity.merged(payload, clear))
 
 
 async def load_nir(session: AsyncSession, id_dossier: str, crypto: NirCrypto) -> str | None:
