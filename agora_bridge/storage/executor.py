@@ -184,7 +184,8 @@ class DriverTransaction:
         assert isinstance(statement, ClauseElement)
         compiled = _compile(statement, self._dialect)
         arguments = compiled.arguments(params)
-        raw = await _driver_call(compiled.sql, self._driver.fetch(compiled.sql, *arguments))
+        fetched = self._driver.fetch(compiled.sql, *arguments)
+        raw = await _driver_call(compiled.sql, fetched, self._dialect)
         return [compiled.row(record) for record in raw]
 
     async def each(self, statement: Executable, params: Sequence[Params]) -> list[Row]:
@@ -194,19 +195,38 @@ class DriverTransaction:
             return []
         compiled = _compile(statement, self._dialect)
         arguments = [compiled.arguments(one) for one in params]
-        raw = await _driver_call(compiled.sql, self._driver.fetchmany(compiled.sql, arguments))
+        fetched = self._driver.fetchmany(compiled.sql, arguments)
+        raw = await _driver_call(compiled.sql, fetched, self._dialect)
         return [compiled.row(record) for record in raw]
 
 
-async def _driver_call(sql: str, call: Any) -> Any:
+async def _driver_call(sql: str, call: Any, dialect: Dialect) -> Any:
     """asyncpg's errors as SQLAlchemy's, as a session would raise them (`db.is_refusal`
     reads their SQLSTATE); their parameters never in the message."""
     try:
         return await call
     except Exception as error:
         if type(error).__module__.startswith("asyncpg"):
-            raise DBAPIError(sql, None, error, hide_parameters=True) from error
+            raise DBAPIError.instance(
+                sql,
+                None,
+                _translated(error, dialect),
+                dialect.loaded_dbapi.Error,
+                hide_parameters=True,
+                dialect=dialect,
+            ) from error
         raise
+
+
+def _translated(error: Exception, dialect: Dialect) -> Exception:
+    """The error as SQLAlchemy's asyncpg adapter raises it: its SQLSTATE, its first line
+    alone. asyncpg's own text adds the server's DETAIL, which quotes values (a unique key, a
+    whole failing row: names, ciphertexts)."""
+    dbapi = dialect.loaded_dbapi
+    translations = dbapi._asyncpg_error_translate
+    kind = next((k for k in type(error).__mro__ if k in translations), None)
+    message = str(error.args[0]) if error.args else type(error).__name__
+    return translations[kind](message, error) if kind is not None else dbapi.Error(message, error)
 
 
 def _engine(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
@@ -239,7 +259,14 @@ async def begin(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Tra
         return
     async with _driver_connection(sessions) as (connection, driver):
         transaction = driver.transaction()
-        await _driver_call("BEGIN", transaction.start())
+        try:
+            await _driver_call("BEGIN", transaction.start(), connection.dialect)
+        except BaseException:
+            # asyncpg counts the transaction as the connection's before BEGIN's answer, and
+            # still does when BEGIN fails or is cancelled (it may yet apply): back in the pool,
+            # the next user's BEGIN would be a SAVEPOINT in a transaction no one commits.
+            await connection.invalidate()
+            raise
         executor = _DriverCommit(driver, connection.dialect, transaction)
         try:
             yield executor
@@ -256,13 +283,17 @@ class _DriverCommit(DriverTransaction):
 
     async def commit(self) -> None:
         self.ended = True  # applied or not, it is over: never rolled back after COMMIT
-        await _driver_call("COMMIT", self._transaction.commit())
+        await _driver_call("COMMIT", self._transaction.commit(), self.dialect)
 
 
 async def _rolled_back(connection: AsyncConnection, transaction: Any) -> None:
-    """Roll back; a connection that cannot (broken, or the rollback cancelled) is not reused."""
+    """Roll back; a connection that cannot (broken, or the rollback cancelled) is not reused.
+    Closing it ends its transaction all the same: a failed rollback's error would only hide
+    the caller's (why it rolls back), so it is dropped; a cancellation goes on."""
     try:
         await asyncio.shield(transaction.rollback())
+    except Exception:
+        await connection.invalidate()
     except BaseException:
         await connection.invalidate()
         raise
@@ -290,6 +321,7 @@ async def _driver_connection(
         try:
             yield connection, driver
         finally:
-            if driver is not None and driver.is_in_transaction():
+            # An invalidated connection is closed already (asyncpg's then has no protocol).
+            if not connection.invalidated and driver is not None and driver.is_in_transaction():
                 # Never back to the pool inside a transaction (a cancelled statement).
                 await connection.invalidate()
