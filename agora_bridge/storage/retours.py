@@ -181,8 +181,11 @@ _EVENT_COLUMNS = (
     "message",
     "recorded_at",
 )
-_INSERT = insert(_TABLE).values(
-    {name: bindparam(name, type_=_TABLE.c[name].type) for name in _EVENT_COLUMNS}
+# `inline`: no implicit `RETURNING id` (nobody reads it) when it runs on the driver.
+_INSERT = (
+    insert(_TABLE)
+    .values({name: bindparam(name, type_=_TABLE.c[name].type) for name in _EVENT_COLUMNS})
+    .inline()
 )
 
 
