@@ -57,7 +57,7 @@ from agora_bridge.agora.schemas import (
     from_agora,
     ndjson,
 )
-from agora_bridge.agora.transport import AiohttpTransport
+from agora_bridge.agora.transport import LEFT_TO_AIOHTTP, AiohttpTransport, timeout_of
 from agora_bridge.settings import AgoraSettings
 
 _Modele = TypeVar("_Modele", bound=BaseModel)
@@ -357,8 +357,21 @@ class _Exchange:
         # The client's defaults (User-Agent, Accept-Encoding...) but those each call sets.
         self._defaults = {k: v for k, v in http.headers.items() if k.lower() not in _PER_CALL}
         self._timeout = {"timeout": http.timeout.as_dict()}
+        # The bridge's own transport is called directly, without an `httpx.Request`.
+        self._direct = transport if isinstance(transport, AiohttpTransport) else None
+        self._direct_defaults = {
+            k: v for k, v in self._defaults.items() if k.lower() not in LEFT_TO_AIOHTTP
+        }
+        self._direct_timeout = timeout_of(self._timeout["timeout"])
 
     async def send(self, call: _Call, token: str) -> httpx.Response:
+        if self._direct is not None:
+            headers = self._direct_defaults | _headers(call, token)
+            url = self._base + call.path
+            body = call.body or b""
+            return await self._direct.exchange(
+                call.method, url, list(headers.items()), body, self._direct_timeout
+            )
         request = httpx.Request(
             call.method,
             self._base + call.path,

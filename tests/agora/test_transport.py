@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
+from agora_bridge.agora.client import AgoraClient
 from agora_bridge.agora.transport import AiohttpTransport
 from bench.floor import free_port
+from tests.agora.test_client_tls import FixedToken
+from tests.agora.wire_builders import ID_AGORA, agora_settings, creation
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -149,3 +153,49 @@ async def test_a_connection_closed_before_the_answer_is_a_protocol_error() -> No
     async with server(hangs_up) as url, client(url) as http:
         with pytest.raises(httpx.RemoteProtocolError):
             await http.post("/agora/v2/dossiers/AG1/entree", content=b"{}")
+
+
+class ThroughHttpx(httpx.AsyncBaseTransport):
+    """The same aiohttp transport behind httpx's interface only: the client builds an
+    `httpx.Request` for it, as for any injected transport."""
+
+    def __init__(self) -> None:
+        self.inner = AiohttpTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_the_clients_direct_exchange_sends_what_httpxs_path_sends() -> None:
+    """The client calls its own transport without an `httpx.Request`: the same request head
+    and body must leave as through httpx's models, and the same answer come back."""
+    seen: list[tuple[bytes, bytes]] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_request(reader))
+        body = json.dumps({"id_agora": ID_AGORA, "statut": "VALIDE"}).encode()
+        writer.write(
+            b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+
+    answers = []
+    async with server(answer) as url:
+        settings = agora_settings(base_url=f"{url}/agora/v2")
+        for transport in (None, ThroughHttpx()):
+            async with AgoraClient(settings, auth=FixedToken(), transport=transport) as client:
+                created = await client.creer(
+                    creation=creation(), idempotency_key="k-1", request_id="r-1"
+                )
+                answers.append(created.id_agora)
+    assert answers == [ID_AGORA, ID_AGORA]
+    (direct_head, direct_body), (httpx_head, httpx_body) = seen
+    assert direct_body == httpx_body
+    assert sorted(direct_head.lower().split(b"\r\n")) == sorted(httpx_head.lower().split(b"\r\n"))
+    assert b"idempotency-key: k-1" in direct_head.lower()
+    assert b"authorization: bearer jeton-fixe" in direct_head.lower()
