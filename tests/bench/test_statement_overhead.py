@@ -1,4 +1,4 @@
-"""The statement-overhead benchmark measures both paths on a real connection."""
+"""The statement-overhead benchmark measures the three paths on a real connection."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from bench.statement_overhead import measure
 from tests.conftest import PG_URL
 
 
-async def test_both_paths_are_timed_and_the_session_adds_to_the_driver() -> None:
-    through_session, alone = await measure(PG_URL, 200)
+async def test_every_path_is_timed_and_the_session_adds_to_the_driver() -> None:
+    through_session, through_executor, alone = await measure(PG_URL, 200)
     assert 0 < alone < through_session
+    assert 0 < through_executor < through_session
