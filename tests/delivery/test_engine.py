@@ -257,14 +257,17 @@ async def test_asked_to_stop_it_finishes_its_passes_and_frees_the_rest(database_
         assert 0 < len(agora) < 12
         # Every dossier it started went all the way; none is left claimed.
         assert {tuple(historique(d)) for d in agora.values()} == {("CREATION", "ENTREE", "SORTIE")}
-        async with bridge.sessions() as session:
-            claimed = await session.scalar(
-                select(func.count())
-                .select_from(Livraison)
-                .where(Livraison.lease_owner.is_not(None))
-            )
-        assert claimed == 0
+        assert await leased(bridge) == 0
         assert await bridge.pending() == 12 - len(agora)
+
+
+async def leased(bridge: Bridge) -> int:
+    """Work items whose claim is still held."""
+    async with bridge.sessions() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(Livraison).where(Livraison.lease_owner.is_not(None))
+        )
+    return int(count or 0)
 
 
 async def test_asked_to_stop_during_a_claim_it_starts_no_pass_and_frees_it(
@@ -285,13 +288,7 @@ async def test_asked_to_stop_during_a_claim_it_starts_no_pass_and_frees_it(
         engine._claim = claim_then_stop  # type: ignore[method-assign]
         assert await engine.run_once() == 0
         assert not bridge.transport.sent
-        async with bridge.sessions() as session:
-            claimed = await session.scalar(
-                select(func.count())
-                .select_from(Livraison)
-                .where(Livraison.lease_owner.is_not(None))
-            )
-        assert claimed == 0
+        assert await leased(bridge) == 0
         assert await bridge.pending() == 3
 
 
