@@ -98,6 +98,10 @@ class Engine:
         # The last claim found nothing, and no wake nor pass has ended since: another claim
         # would find nothing either (workers started by a wake would each ask in turn).
         self._drained = False
+        # Counts what may have left work due (a wake, a poll, a pass's end): a claim that
+        # found nothing marks the engine drained only if none came while it ran, else the
+        # work stored meanwhile would wait for the next interval (an hour under `serve`).
+        self._undrained = 0
         # Set when the process is asked to stop: passes in flight finish, no new claim.
         self._stop: asyncio.Event | None = None
 
@@ -109,7 +113,12 @@ class Engine:
 
     def wake(self) -> None:
         """Work was stored (an ingest): run now rather than at the next tick."""
+        self._undrain()
         self._wake.set()
+
+    def _undrain(self) -> None:
+        self._drained = False
+        self._undrained += 1
 
     @property
     def woken(self) -> bool:
@@ -163,7 +172,7 @@ class Engine:
         of work the run would otherwise shrink to one worker, and every new item would
         queue behind it."""
         loop = asyncio.get_running_loop()
-        self._drained = False
+        self._undrain()
         live = {asyncio.ensure_future(worker()) for _ in range(self.settings.concurrency)}
         self._live = len(live)
         ended = Ended()
@@ -191,7 +200,7 @@ class Engine:
                     # Cleared before the new claims, so that a later wake is not lost; with
                     # no worker left, a wake stays set for `run_forever` to run again.
                     self._wake.clear()
-                    self._drained = False
+                    self._undrain()
                     missing = self.settings.concurrency - len(live)
                     live |= {asyncio.ensure_future(worker()) for _ in range(missing)}
                 self._live = len(live)
@@ -276,7 +285,7 @@ class Engine:
             finally:
                 self._busy -= 1
                 # Its end may have left work due (a newer snapshot came during the pass).
-                self._drained = False
+                self._undrain()
             passes += 1
         return passes
 
@@ -287,8 +296,9 @@ class Engine:
             if not self._claimed:
                 if self._drained:
                     return None
+                before = self._undrained
                 self._claimed.extend(await self._claim())
-                self._drained = not self._claimed
+                self._drained = not self._claimed and self._undrained == before
             if self._stopping():
                 # Asked to stop while this worker waited for the lock or claimed: no pass
                 # starts; `_release_unstarted` frees what the claim took.

@@ -410,3 +410,29 @@ _TERMINATE_OTHERS = (
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
 )
+
+
+async def test_work_stored_while_a_claim_finds_nothing_is_not_left_for_the_next_tick(
+    database_url: str,
+) -> None:
+    """An ingest commits and wakes the engine while a claim that began before it is in flight
+    (it finds nothing). The other workers, waiting for the claim's lock, must claim again:
+    that claim used to mark the engine drained after the wake, every worker ended, and the
+    new dossier waited for the next interval (an hour under `serve`)."""
+    async with delivery(database_url) as bridge:
+        engine = bridge.engine(concurrency=3)
+        real_claim = engine._claim
+        first = True
+
+        async def claim_during_an_ingest() -> list[Claim]:
+            nonlocal first
+            claimed = await real_claim()
+            if first:  # the ingest commits after this claim's snapshot, before its answer
+                first = False
+                await bridge.ingest(snapshot("VALIDE", id_dossier="PDL-LATE"))
+                engine.wake()
+            return claimed
+
+        engine._claim = claim_during_an_ingest  # type: ignore[method-assign]
+        assert await engine.run_once() == 1
+        assert list(await bridge.on_agora()) == ["PDL-LATE"]
