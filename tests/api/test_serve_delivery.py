@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from agora_bridge.api import create_app
-from agora_bridge.cli.serve import delivery
+from agora_bridge.cli.serve import DELIVERY_POOL_SIZE, delivery
 from agora_bridge.settings import SyncSettings
 from agora_bridge.storage.callers import Role
 from agora_bridge.storage.db import make_engine
@@ -41,6 +41,13 @@ async def test_an_ingest_is_delivered_long_before_the_tick(migrated_url: str) ->
             async with asyncio.timeout(15):
                 while (await _on_agora(mock.url)).get("PDL-1") != "ENTRE":
                     await asyncio.sleep(0.05)
+            # Its passes queue for connections of their own, never for the API's.
+            state = app.state.bridge
+            own = state.delivery._sessions.kw["bind"]
+            assert own is not state.engine
+            assert own.url == state.engine.url
+            if own.dialect.name == "postgresql":
+                assert own.sync_engine.pool.size() == DELIVERY_POOL_SIZE
     # The lifespan stopped the engine cleanly: its work item closed, no claim left behind.
     assert await _work_items(migrated_url) == [("PDL-1", "A_JOUR", None)]
 
