@@ -28,6 +28,8 @@ def schedule(
     running = runs if runs is not None else set()
 
     async def tick() -> int:
+        if engine.stopping:
+            return 0  # `serve` is shutting down: no new run
         if running:
             # A run is going (a stuck pass keeps it going for long): it starts workers at each
             # interval itself. Left to `max_instances=1`, APScheduler would skip this tick
@@ -83,7 +85,9 @@ async def running(engine: Engine, due: asyncio.Event) -> AsyncIterator[None]:
         engine.stop()
         # Let the runs finish before the scheduler goes: its shutdown cancels running jobs,
         # which would leave a transaction open (on SQLite, the write lock) and claims taken.
-        await asyncio.gather(*runs, return_exceptions=True)
+        # Until none is left: a tick may have begun while the others were awaited.
+        while runs:
+            await asyncio.gather(*runs, return_exceptions=True)
         scheduler.shutdown(wait=False)
         with suppress(asyncio.CancelledError):
             await forwarder

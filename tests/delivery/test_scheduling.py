@@ -6,27 +6,22 @@ import asyncio
 import logging
 
 import pytest
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from agora_bridge.delivery.scheduling import schedule
+from agora_bridge.delivery.scheduling import running
 from tests.builders import snapshot
 from tests.delivery.harness import Bridge, delivery, historique
 
 
 async def test_an_ingest_wakes_the_job_long_before_its_tick(database_url: str) -> None:
     async with delivery(database_url, interval_s=3600) as bridge:
-        scheduler = AsyncIOScheduler()
-        wake = schedule(scheduler, bridge.engine())
-        scheduler.start()
-        try:
+        due = asyncio.Event()
+        async with running(bridge.engine(), due):
             await asyncio.sleep(0.2)  # the first run, at start, finds nothing
             await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
-            wake()
+            due.set()  # as the ingest route does after its commit
             async with asyncio.timeout(10):
                 while await bridge.pending():
                     await asyncio.sleep(0.05)
-        finally:
-            scheduler.shutdown(wait=False)
         assert historique((await bridge.on_agora())["PDL-1"]) == ["CREATION", "ENTREE"]
 
 
@@ -39,24 +34,23 @@ async def test_ingests_during_a_long_run_are_delivered_without_a_skipped_run_war
     async with delivery(database_url, interval_s=3600) as bridge:
         release = bridge.transport.hold('"PDL-1"')
         await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
-        scheduler = AsyncIOScheduler()
-        wake = schedule(scheduler, bridge.engine())
-        scheduler.start()
-        try:
-            async with asyncio.timeout(10):
-                while not bridge.transport.sent:
-                    await asyncio.sleep(0.01)
-                for n in (2, 3, 4):
-                    await bridge.ingest(snapshot("ENTRE", id_dossier=f"PDL-{n}"))
-                    wake()
-                    await asyncio.sleep(0.05)
-                while await bridge.pending() > 1:
-                    await asyncio.sleep(0.02)
+        due = asyncio.Event()
+        # Stopped as `serve` stops it: the runs in progress finish before the scheduler goes.
+        async with running(bridge.engine(), due):
+            try:
+                async with asyncio.timeout(10):
+                    while not bridge.transport.sent:
+                        await asyncio.sleep(0.01)
+                    for n in (2, 3, 4):
+                        await bridge.ingest(snapshot("ENTRE", id_dossier=f"PDL-{n}"))
+                        due.set()
+                        await asyncio.sleep(0.05)
+                    while await bridge.pending() > 1:
+                        await asyncio.sleep(0.02)
+                    release.set()
+                    await until_nothing_pending(bridge)
+            finally:
                 release.set()
-                await until_nothing_pending(bridge)
-        finally:
-            release.set()
-            scheduler.shutdown(wait=False)
         assert scheduler_warnings(caplog) == []
 
 
@@ -69,21 +63,20 @@ async def test_interval_ticks_during_a_long_run_do_nothing_and_warn_nothing(
     async with delivery(database_url, interval_s=0.1) as bridge:
         release = bridge.transport.hold('"PDL-1"')
         await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-1"))
-        scheduler = AsyncIOScheduler()
-        schedule(scheduler, bridge.engine())
-        scheduler.start()
-        try:
-            async with asyncio.timeout(10):
-                while not bridge.transport.sent:
-                    await asyncio.sleep(0.01)
-                await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-2"))  # no wake
-                await asyncio.sleep(1.0)  # ten intervals
-                assert await bridge.pending() == 1  # PDL-2 went, PDL-1 is stuck
+        # Stopped as `serve` stops it: shut down under a run in progress, APScheduler would
+        # cancel it and log the job's CancelledError.
+        async with running(bridge.engine(), asyncio.Event()):
+            try:
+                async with asyncio.timeout(10):
+                    while not bridge.transport.sent:
+                        await asyncio.sleep(0.01)
+                    await bridge.ingest(snapshot("ENTRE", id_dossier="PDL-2"))  # no wake
+                    await asyncio.sleep(1.0)  # ten intervals
+                    assert await bridge.pending() == 1  # PDL-2 went, PDL-1 is stuck
+                    release.set()
+                    await until_nothing_pending(bridge)
+            finally:
                 release.set()
-                await until_nothing_pending(bridge)
-        finally:
-            release.set()
-            scheduler.shutdown(wait=False)
         assert sorted(await bridge.on_agora()) == ["PDL-1", "PDL-2"]
         assert scheduler_warnings(caplog) == []
 
