@@ -3,7 +3,7 @@ the session elsewhere.
 
 A statement through SQLAlchemy's asyncio session costs 110–170 µs of CPU more than asyncpg
 alone, round trip included (`bench.statement_overhead`): its greenlet, the adapted cursor and
-the ORM's execution. The sync engine's hot path (claims, the recorder's group commit: about
+the ORM's execution. The sync engine's hot path (claims, a pass's load, the group commit: about
 eight statements a group) is made of a few statements built once, so on PostgreSQL it compiles
 each once and hands asyncpg its text and positional values itself, with the column types' own
 bind and result processing. The other paths (ingest, backfill, the API) keep their session;
