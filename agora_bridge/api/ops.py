@@ -26,6 +26,7 @@ from agora_bridge.ops.metrics import AdmittedCodes, DatabaseGauges, exposition, 
 from agora_bridge.ops.session import COOKIE, OpsSessions
 from agora_bridge.ops.status import EngineView, OpsStatus, read_status
 from agora_bridge.snapshots.validation import paris_today
+from agora_bridge.storage import ops_sessions
 from agora_bridge.storage.callers import Caller, Role
 
 router = APIRouter(tags=["ops"])
@@ -85,10 +86,15 @@ async def ops_caller(request: Request, credentials: Credentials) -> Caller:
     """An OPS caller by bearer key, else by a valid session cookie (its key still active)."""
     if credentials is not None:
         return await _bearer_ops(request, credentials)
-    key_id = _parts(request).sessions.key_id(request.cookies.get(COOKIE))
-    if key_id is None:
+    read = _parts(request).sessions.read(request.cookies.get(COOKIE))
+    if read is None:
         raise Unauthenticated("no API key: send Authorization: Bearer <key>, or open a session")
+    key_id, session_id = read
     state: BridgeState = request.app.state.bridge
+    if not await ops_sessions.is_open(
+        state.session_maker, session_id, key_id, now=datetime.now(UTC)
+    ):
+        raise Unauthenticated("the session is closed: open a new session")
     caller = await state.keys.caller_of_id(key_id)
     if caller is None or caller.role is not Role.OPS:
         raise Unauthenticated("the session's key is revoked: open a new session")
@@ -196,18 +202,27 @@ async def open_session(request: Request, state: State) -> Response:
             html = page.sign_in_page(error=str(refusal.detail))
             return HTMLResponse(html, status_code=refusal.status, headers=page.HEADERS)
         raise
+    sessions = _parts(request).sessions
+    session_id = await ops_sessions.open_session(
+        state.session_maker, caller.key_id, now=datetime.now(UTC), ttl_s=sessions.ttl_s
+    )
     response = HTMLResponse(page.moving_on("/ops", "Session ouverte"), headers=page.HEADERS)
-    _parts(request).sessions.open(response, caller.key_id, https=_https(request))
+    sessions.open(response, caller.key_id, session_id, https=_https(request))
     return response
 
 
 @router.post("/ops/session/fin", response_class=HTMLResponse, responses=problems(403))
-async def close_session(request: Request) -> Response:
-    """Forgets the browser's session cookie, and sends it back to the sign-in form."""
+async def close_session(request: Request, state: State) -> Response:
+    """Ends the session server-side (a copy of its cookie is refused too), forgets the
+    browser's cookie, and sends it back to the sign-in form."""
     _same_site(request)
+    sessions = _parts(request).sessions
+    read = sessions.read(request.cookies.get(COOKIE))
+    if read is not None:
+        await ops_sessions.end_session(state.session_maker, read[1], now=datetime.now(UTC))
     html = page.moving_on("/ops/session", "Session fermée")
     response = HTMLResponse(html, headers=page.HEADERS)
-    _parts(request).sessions.close(response, https=_https(request))
+    sessions.close(response, https=_https(request))
     return response
 
 

@@ -393,3 +393,18 @@ class LotReprise(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     depose_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     traite_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class OpsSession(Base):
+    """A browser session of the ops page (`ops/session.py`): the cookie carries its id, this
+    row says it is still open. Signing out ends it here, so a copy of the cookie taken before
+    is refused too, on every replica."""
+
+    __tablename__ = "ops_session"
+
+    # SHA-256 of the session id the cookie carries (hex): the table alone opens nothing.
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

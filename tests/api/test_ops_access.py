@@ -27,6 +27,7 @@ from agora_bridge.settings import ApiSettings, ConfigurationError
 from agora_bridge.storage.callers import Role, revoke_key, split_key
 from tests.api.builders import (
     NOW,
+    asgi_client,
     assert_problem,
     bearer,
     bridge,
@@ -157,6 +158,26 @@ async def test_the_session_cookie_is_secure_over_https(migrated_sqlite: str) -> 
         opened = await _open_session(client, key)
     assert opened.status_code == 200
     assert "; secure" in opened.headers["set-cookie"].lower()
+
+
+async def test_signing_out_ends_the_session_for_a_copy_of_its_cookie_too(
+    migrated_url: str,
+) -> None:
+    """The cookie is only a signed reference: signing out ends the session server-side, so a
+    copy taken before (another browser, a stolen cookie) is refused from then on, while
+    another session of the same key goes on."""
+    async with bridge(settings(migrated_url)) as (app, client):
+        key = await key_for(sessions_of(app), Role.OPS)
+        await _open_session(client, key)
+        copied = client.cookies[COOKIE]
+        async with asgi_client(app) as other:
+            await _open_session(other, key)
+            assert (await client.post("/ops/session/fin")).status_code == 200
+            client.cookies.set(COOKIE, copied, path="/ops")
+            replayed = await client.get("/ops/status")
+            still = await other.get("/ops/status")
+    assert_problem(replayed, 401, "CLE_API_INVALIDE")
+    assert still.status_code == 200, still.text
 
 
 async def test_a_revoked_key_ends_its_sessions_within_5_s(migrated_url: str) -> None:
