@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora_bridge.cli.common import run_database_command
 from agora_bridge.delivery import wakeup
@@ -20,7 +21,8 @@ from agora_bridge.snapshots.reader import check_readable, read_lines
 from agora_bridge.snapshots.validation import paris_today
 from agora_bridge.storage import db
 from agora_bridge.storage.crypto import NirCrypto
-from agora_bridge.storage.ingest import Ingestion, IngestReport, ingest_lines
+from agora_bridge.storage.dossiers import StoreOutcome
+from agora_bridge.storage.ingest import Ingestion, IngestReport, StoredBatch, ingest_lines
 
 SHOWN_REJECTIONS = 20
 
@@ -57,12 +59,15 @@ async def _import(settings: Settings, file: Path, crypto: NirCrypto) -> IngestRe
         try:
             await db.assert_at_head(engine)
             sessions = db.make_sessionmaker(engine)
-            report = await ingest_lines(sessions, lines, ingestion)
-            if report.outcomes["ACCEPTE"]:
-                await wakeup.notify(sessions)  # a `sync` running elsewhere starts now
-            return report
+            # A `sync` running elsewhere starts on each batch as it commits.
+            return await ingest_lines(sessions, lines, ingestion, then=_wake_sync)
         finally:
             await engine.dispose()
+
+
+async def _wake_sync(session: AsyncSession, batch: StoredBatch) -> None:
+    if StoreOutcome.ACCEPTE in batch.outcomes:
+        await wakeup.notify_at_commit(session)
 
 
 def _progress() -> Progress:

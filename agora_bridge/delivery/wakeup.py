@@ -47,6 +47,13 @@ async def notify(sessions: async_sessionmaker[AsyncSession]) -> None:
         log.warning("delivery.notify.failed", cause=type(error).__name__)
 
 
+async def notify_at_commit(session: AsyncSession) -> None:
+    """The same notification, sent by PostgreSQL when the caller's transaction commits (never
+    if it rolls back): a long import wakes the engines batch after batch, not at its end."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_NOTIFY, {"channel": CHANNEL})
+
+
 @contextlib.asynccontextmanager
 async def listening(
     sessions: async_sessionmaker[AsyncSession], wake: Callable[[], None], *, retry_s: float

@@ -112,6 +112,34 @@ async def test_an_import_wakes_sync_listening_on_postgresql(
             await engine.dispose()
 
 
+async def test_a_long_import_wakes_sync_at_each_batch_it_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch's notification goes with its commit: a `sync` elsewhere starts on the first
+    batch of a long import instead of after its last line (1,001 lines: three batches)."""
+    async with throwaway_pg_database() as url:
+        monkeypatch.setenv("AGORA_BRIDGE_DATABASE_URL", url)
+        monkeypatch.setenv("AGORA_BRIDGE_MODE", "test")
+        assert (await asyncio.to_thread(run, "db", "upgrade")).exit_code == 0
+        engine = db.make_engine(url)
+        heard: list[float] = []
+        try:
+            sessions = db.make_sessionmaker(engine)
+            async with wakeup.listening(sessions, lambda: heard.append(1.0), retry_s=0.1):
+                await _until_listening(sessions)
+                lines = [snapshot_line("VALIDE", id_dossier=f"PDL-{n}") for n in range(1001)]
+                path = write(tmp_path / "long.jsonl", *lines)
+                result = await asyncio.to_thread(run, "import", str(path))
+                assert result.exit_code == 0, result.output
+                async with asyncio.timeout(5):
+                    while len(heard) < 3:
+                        await asyncio.sleep(0.02)
+                await asyncio.sleep(0.2)
+        finally:
+            await engine.dispose()
+    assert len(heard) == 3
+
+
 async def _until_listening(sessions: async_sessionmaker[AsyncSession]) -> None:
     listening = text(
         "SELECT count(*) FROM pg_stat_activity"
