@@ -81,6 +81,8 @@ class SessionExecutor:
         return list(result.all()) if _returns_rows(statement) else []
 
     async def each(self, statement: Executable, params: Sequence[Params]) -> list[Row]:
+        if not params:  # no parameter set: nothing to run (an empty executemany would run once)
+            return []
         if not _returns_rows(statement):
             await self.session.execute(statement, list(params))  # executemany
             return []
